@@ -1,0 +1,89 @@
+# Makefile — build, test and reproduce claimbench.
+#
+#   make test        install what is missing, build, run the TAP suite (prove)
+#   make reproduce   install, build, check agreement, time, verify, write reports/
+#   make asan        the test suite under AddressSanitizer + UBSan
+#   make             just build ./build/claimbench
+#
+# Dependencies come from Debian (ci/install-deps.sh, idempotent). Flags come
+# from pkg-config where a .pc exists, so a missing library fails loudly
+# instead of silently linking the slow netlib BLAS the image also has.
+
+BUILD    ?= build
+SAN      ?=
+CC       := gcc
+CXX      := g++
+PKGS     := openblas yaml-0.1 sqlite3 libcmark
+CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iimpls -Iharness $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# -std=c11 (ISO mode) keeps gcc from contracting a*b+c into FMA, so the ref
+# backend gives the same bits wherever it is built.
+CFLAGS   := -std=c11 -O2 -g -march=native -fopenmp -Wall -Wextra $(SAN)
+CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra $(SAN)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lbenchmark -lpthread -lm
+LDFLAGS  := -fopenmp $(SAN)
+
+MAIN_SRC  := harness/main.c
+C_SRCS    := $(filter-out $(MAIN_SRC),$(wildcard harness/*.c impls/*.c impls/*/*.c))
+CXX_SRCS  := $(wildcard harness/*.cc)
+LIB_OBJS  := $(C_SRCS:%.c=$(BUILD)/%.o) $(CXX_SRCS:%.cc=$(BUILD)/%.o)
+TEST_SRCS := $(wildcard tests/t_*.c)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.t)
+BIN       := $(BUILD)/claimbench
+
+.PHONY: all deps test asan reproduce clean build tests-build
+all: $(BIN)
+
+deps:
+	@sh ci/install-deps.sh
+
+# The optimized backends are built for speed; a file named *_fastmath.c
+# additionally gets -ffast-math (vectorized expf through libmvec), with
+# infinities kept so -inf masking still works.
+$(BUILD)/impls/blas/%.o $(BUILD)/impls/dnnl/%.o: CFLAGS += -O3
+$(BUILD)/%_fastmath.o: CFLAGS += -O3 -ffast-math -fno-finite-math-only
+
+$(BUILD)/.pkgcheck:
+	@mkdir -p $(BUILD)
+	@pkg-config --exists --print-errors $(PKGS) || { echo "missing libraries: run 'make deps'" >&2; exit 1; }
+	@test -f /usr/include/oneapi/dnnl/dnnl.h || { echo "oneDNN headers missing (libdnnl-dev): run 'make deps'" >&2; exit 1; }
+	@touch $@
+
+$(BUILD)/%.o: %.c $(BUILD)/.pkgcheck
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.cc $(BUILD)/.pkgcheck
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(BIN): $(BUILD)/$(MAIN_SRC:.c=.o) $(LIB_OBJS)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%.t: $(BUILD)/tests/%.o $(LIB_OBJS)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+build: $(BIN) $(TEST_BINS)
+
+# prove runs the compiled tests (build/tests/*.t) and the script tests
+# (tests/*.t); every test finds the binary through CLAIMBENCH.
+test: deps
+	@$(MAKE) --no-print-directory build
+	CLAIMBENCH=$(abspath $(BIN)) BUILD_DIR=$(abspath $(BUILD)) prove $(BUILD)/tests/ $(wildcard tests/*.t)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" build
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 CLAIMBENCH_SANITIZED=1 \
+	CLAIMBENCH=$(abspath build-asan/claimbench) BUILD_DIR=$(abspath build-asan) prove build-asan/tests/ $(wildcard tests/*.t)
+
+reproduce: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	$(BIN) check
+	$(BIN) bench
+	$(BIN) verify
+	$(BIN) report
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,34 @@
+/* dnnl_util.h — what every oneDNN 2.6 implementation needs: an engine and a
+ * stream owned by the implementation's state (no globals), readable status
+ * errors, and a strided memory descriptor. */
+#ifndef CB_DNNL_UTIL_H
+#define CB_DNNL_UTIL_H
+
+#include <oneapi/dnnl/dnnl.h>
+#include <stddef.h>
+
+typedef struct cb_dnnl {
+    dnnl_engine_t eng;
+    dnnl_stream_t st;
+} cb_dnnl;
+
+/* Create a CPU engine and stream. Returns 0, or -1 with err. */
+int cb_dnnl_open(cb_dnnl *d, char *err, size_t errlen);
+void cb_dnnl_close(cb_dnnl *d);
+const char *cb_dnnl_status_str(dnnl_status_t s);
+
+/* Evaluate a oneDNN call; on failure write "what: status" into err and
+ * return -1 from the enclosing function. Needs err/errlen in scope. */
+#define CB_DNNL_TRY(call)                                                     \
+    do {                                                                      \
+        dnnl_status_t cb_st_ = (call);                                        \
+        if (cb_st_ != dnnl_success)                                           \
+            return cb_fail(err, errlen, "%s: %s", #call,                      \
+                           cb_dnnl_status_str(cb_st_));                       \
+    } while (0)
+
+/* An f32 memory descriptor of `ndims` dims with explicit strides (elements). */
+int cb_dnnl_md_strided(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims,
+                       const dnnl_dim_t *strides, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,76 @@
+/* registry.c — every kernel, implementation and probe claimbench knows.
+ *
+ * Adding a backend for a kernel is one file under impls/<backend>/ and one
+ * line in cb_impls below; adding a kernel is its contract (in its ref file)
+ * and one line in cb_kernels.
+ */
+#include "kernel.h"
+
+#include <string.h>
+
+/* Kernel contracts (defined beside their ref implementation). */
+extern const cb_kernel cb_kernel_softmax_attention, cb_kernel_linear_attention,
+    cb_kernel_linear_decode, cb_kernel_softmax_decode, cb_kernel_softmax_decode_nocache;
+
+/* Implementations: cb_impl_<backend>_<kernel>. */
+extern const cb_impl cb_impl_ref_softmax_attention, cb_impl_blas_softmax_attention,
+    cb_impl_dnnl_softmax_attention;
+extern const cb_impl cb_impl_ref_linear_attention, cb_impl_blas_linear_attention,
+    cb_impl_dnnl_linear_attention;
+extern const cb_impl cb_impl_ref_linear_decode, cb_impl_blas_linear_decode,
+    cb_impl_dnnl_linear_decode;
+extern const cb_impl cb_impl_ref_softmax_decode, cb_impl_blas_softmax_decode,
+    cb_impl_dnnl_softmax_decode;
+extern const cb_impl cb_impl_ref_softmax_decode_nocache, cb_impl_blas_softmax_decode_nocache,
+    cb_impl_dnnl_softmax_decode_nocache;
+
+/* Probes. */
+extern const cb_probe cb_probe_causal_forms;
+
+const cb_kernel *const cb_kernels[] = {
+    &cb_kernel_softmax_attention,
+    &cb_kernel_linear_attention,
+    &cb_kernel_linear_decode,
+    &cb_kernel_softmax_decode,
+    &cb_kernel_softmax_decode_nocache,
+    NULL,
+};
+
+const cb_impl *const cb_impls[] = {
+    &cb_impl_ref_softmax_attention, &cb_impl_blas_softmax_attention, &cb_impl_dnnl_softmax_attention,
+    &cb_impl_ref_linear_attention, &cb_impl_blas_linear_attention, &cb_impl_dnnl_linear_attention,
+    &cb_impl_ref_linear_decode, &cb_impl_blas_linear_decode, &cb_impl_dnnl_linear_decode,
+    &cb_impl_ref_softmax_decode, &cb_impl_blas_softmax_decode, &cb_impl_dnnl_softmax_decode,
+    &cb_impl_ref_softmax_decode_nocache, &cb_impl_blas_softmax_decode_nocache,
+    &cb_impl_dnnl_softmax_decode_nocache,
+    NULL,
+};
+
+const cb_probe *const cb_probes[] = {
+    &cb_probe_causal_forms,
+    NULL,
+};
+
+const cb_kernel *cb_kernel_find(const char *name)
+{
+    for (int i = 0; cb_kernels[i]; i++)
+        if (strcmp(cb_kernels[i]->name, name) == 0)
+            return cb_kernels[i];
+    return NULL;
+}
+
+const cb_impl *cb_impl_find(const char *kernel, const char *backend)
+{
+    for (int i = 0; cb_impls[i]; i++)
+        if (strcmp(cb_impls[i]->kernel, kernel) == 0 && strcmp(cb_impls[i]->backend, backend) == 0)
+            return cb_impls[i];
+    return NULL;
+}
+
+const cb_probe *cb_probe_find(const char *name)
+{
+    for (int i = 0; cb_probes[i]; i++)
+        if (strcmp(cb_probes[i]->name, name) == 0)
+            return cb_probes[i];
+    return NULL;
+}
