@@ -22,6 +22,10 @@ double cb_rng_uniform_d(uint64_t seed, uint64_t stream, uint64_t i);
 /* Fill x[0..n) with standard normal values (Box-Muller on the bits of
  * counter j = k/2 for pair k), times `scale`. */
 void cb_rng_normal(float *x, size_t n, uint64_t seed, uint64_t stream, float scale);
+/* The same values for elements start .. start+n-1 of the stream, so any slice
+ * can be filled on its own: x[k] = element start+k. cb_rng_normal is start 0. */
+void cb_rng_normal_at(float *x, size_t n, uint64_t seed, uint64_t stream, uint64_t start,
+                      float scale);
 void cb_rng_normal_d(double *x, size_t n, uint64_t seed, uint64_t stream, double scale);
 /* Fill with uniform values in [lo, hi). */
 void cb_rng_fill_uniform(float *x, size_t n, uint64_t seed, uint64_t stream, float lo, float hi);

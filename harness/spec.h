@@ -110,7 +110,7 @@ typedef struct cb_spec {
 int cb_spec_load(const char *path, cb_spec *s, char *err, size_t errlen);
 void cb_spec_free(cb_spec *s);
 
-/* Load every tasks/<dir>/*.md except README.md, sorted by file name; two
+/* Load every <dir>/<name>.md except README.md, sorted by file name; two
  * specs with the same id are an error. On success *out holds *n specs
  * (free with cb_spec_free_all). */
 int cb_spec_load_dir(const char *dir, cb_spec **out, int *n, char *err, size_t errlen);

@@ -1,0 +1,10 @@
+#!/bin/sh
+# ci/run.sh — the CI pipeline: tests, then sanitizers. Fails on the first red step.
+set -eu
+start=$(date +%s)
+step() { echo "=== ci: $* ($(( $(date +%s) - start )) s)"; }
+step "make test"
+make test
+step "make asan"
+make asan
+step "done"
