@@ -103,9 +103,11 @@ double cb_rng_uniform_d(uint64_t seed, uint64_t stream, uint64_t i)
 
 void cb_rng_fill_uniform(float *x, size_t n, uint64_t seed, uint64_t stream, float lo, float hi)
 {
+    /* Element i is a pure function of i: threads cannot change the result. */
+#pragma omp parallel for schedule(static) if (n >= (1u << 16))
     for (size_t i = 0; i < n; i++) {
-        /* In double, then rounded once; rounding can land on hi itself when
-         * the interval is wide relative to its ends, so clamp below hi. */
+        /* In double, then rounded once to float; that rounding can land on
+         * hi itself when hi - lo is small next to |hi|, so clamp below hi. */
         float v = (float)((double)lo + ((double)hi - (double)lo) * (double)cb_rng_uniform(seed, stream, i));
         if (lo < hi && v >= hi) v = nextafterf(hi, lo);
         x[i] = v;
@@ -114,37 +116,56 @@ void cb_rng_fill_uniform(float *x, size_t n, uint64_t seed, uint64_t stream, flo
 
 /* ---- normals ------------------------------------------------------------- */
 
-/* Standard normal element e of the stream. Counter j = e / 2 gives two 53-bit
- * uniforms u1 (words 0, 1) and u2 (words 2, 3); Box-Muller turns them into
- * the pair r cos(2 pi u2) (even e) and r sin(2 pi u2) (odd e), with
- * r = sqrt(-2 ln(1 - u1)). 1 - u1 lies in [2^-53, 1], so the log is finite. */
-static double normal_at(uint64_t seed, uint64_t stream, uint64_t e)
+/* The standard normal pair of counter j (elements 2j and 2j+1 of the
+ * stream): two 53-bit uniforms u1 (words 0, 1) and u2 (words 2, 3), and
+ * Box-Muller z = r cos(2 pi u2), r sin(2 pi u2) with r = sqrt(-2 ln(1 - u1)).
+ * 1 - u1 lies in [2^-53, 1], so the log is finite and r <= 8.58. */
+static void normal_pair(uint64_t seed, uint64_t stream, uint64_t j, double z[2])
 {
     uint32_t b[4];
-    cb_rng_bits(seed, stream, e >> 1, b);
+    cb_rng_bits(seed, stream, j, b);
     double u1 = u53(b[0], b[1]);
     double u2 = u53(b[2], b[3]);
     double r = sqrt(-2.0 * log(1.0 - u1));
     double t = TWO_PI * u2;
-    return (e & 1) ? r * sin(t) : r * cos(t);
+    z[0] = r * cos(t);
+    z[1] = r * sin(t);
+}
+
+/* Elements start .. start+n-1 into xf (float) or xd (double), whichever is
+ * not NULL. Each element is a pure function of its own index, so the pairs
+ * can be computed in any order and on any number of threads with the same
+ * result; large fills use OpenMP (an input of 10^7 elements would otherwise
+ * take a second). */
+static void fill_normals(float *xf, double *xd, size_t n, uint64_t seed, uint64_t stream,
+                         uint64_t start, double scale)
+{
+    if (n == 0) return;
+    const uint64_t first = start >> 1, last = (start + n - 1) >> 1;
+#pragma omp parallel for schedule(static) if (n >= (1u << 16))
+    for (uint64_t j = first; j <= last; j++) {
+        double z[2];
+        normal_pair(seed, stream, j, z);
+        for (uint64_t e = 2 * j; e < 2 * j + 2; e++) {
+            if (e < start || e - start >= n) continue;   /* the slice cuts this pair */
+            if (xf) xf[e - start] = (float)(z[e & 1] * scale);
+            else xd[e - start] = z[e & 1] * scale;
+        }
+    }
 }
 
 void cb_rng_normal_at(float *x, size_t n, uint64_t seed, uint64_t stream, uint64_t start,
                       float scale)
 {
-    /* Clarity over speed: each element recomputes its counter's bits (a
-     * pair shares them); inputs are generated outside every timed region. */
-    for (size_t k = 0; k < n; k++)
-        x[k] = (float)(normal_at(seed, stream, start + k) * (double)scale);
+    fill_normals(x, NULL, n, seed, stream, start, (double)scale);
 }
 
 void cb_rng_normal(float *x, size_t n, uint64_t seed, uint64_t stream, float scale)
 {
-    cb_rng_normal_at(x, n, seed, stream, 0, scale);
+    fill_normals(x, NULL, n, seed, stream, 0, (double)scale);
 }
 
 void cb_rng_normal_d(double *x, size_t n, uint64_t seed, uint64_t stream, double scale)
 {
-    for (size_t k = 0; k < n; k++)
-        x[k] = normal_at(seed, stream, k) * scale;
+    fill_normals(NULL, x, n, seed, stream, 0, scale);
 }
