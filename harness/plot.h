@@ -17,6 +17,8 @@ typedef struct cb_plot_series {
     int n;
     double *x, *y;
     double *ylo, *yhi;          /* both NULL: no error bars */
+    int color;                  /* 1, 2, ...: a colour of the palette; 0: next in turn */
+    int dash;                   /* 0: solid, 1, 2, ...: dash patterns */
 } cb_plot_series;
 
 typedef struct cb_plot {
@@ -32,7 +34,8 @@ typedef struct cb_plot {
 /* Start an empty plot (no allocation yet). */
 void cb_plot_init(cb_plot *p, const char *title, const char *xlabel, const char *ylabel,
                   int logx, int logy);
-/* Append a series, copying the arrays (ylo and yhi may be NULL together).
+/* Append a series, copying the arrays (ylo and yhi may be NULL together);
+ * colour and dash start automatic (set them on p->s[p->n - 1] after).
  * Returns 0, or -1 on allocation failure. */
 int cb_plot_add(cb_plot *p, const char *label, int n, const double *x, const double *y,
                 const double *ylo, const double *yhi);

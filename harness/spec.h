@@ -89,7 +89,8 @@ typedef struct cb_spec {
     cb_spec_probe probes[CB_SPEC_MAX_PROBES];
     int n_inputs;
     cb_input_spec inputs[CB_SPEC_MAX_INPUTS];
-    int n_agree;                /* agreement sizes, each merged over params */
+    int n_agree;                /* agreement sizes as written; callers merge
+                                   them over params and the kernel's params */
     cb_params agree[CB_SPEC_MAX_AGREE];
     double tol_max_abs, tol_max_rel, tol_nl2;  /* agreement tolerances; a
                                    point passes if abs err <= max_abs OR rel
