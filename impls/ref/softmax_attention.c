@@ -36,7 +36,7 @@ static int get_dim(const cb_params *p, const char *name, int64_t lo, int64_t *ou
 
 static int shapes(cb_params *p, cb_shape *in, cb_shape *out, char *err, size_t errlen)
 {
-    int64_t H, N, M, d, dv, causal;
+    int64_t H = 0, N = 0, M = 0, d = 0, dv = 0, causal = 0;
     if (get_dim(p, "H", 1, &H, err, errlen) || get_dim(p, "N", 1, &N, err, errlen) ||
         get_dim(p, "d", 1, &d, err, errlen))
         return -1;
