@@ -36,11 +36,10 @@ all: $(BIN)
 deps:
 	@sh ci/install-deps.sh
 
-# The optimized backends are built for speed; a file named *_fastmath.c
-# additionally gets -ffast-math (vectorized expf through libmvec), with
-# infinities kept so -inf masking still works.
-$(BUILD)/impls/blas/%.o $(BUILD)/impls/dnnl/%.o: CFLAGS += -O3
-$(BUILD)/%_fastmath.o: CFLAGS += -O3 -ffast-math -fno-finite-math-only
+# The optimized backends and their shared vector helpers are built for speed
+# (-O3 vectorizes the inline exp of impls/common/vexp.h); nothing uses
+# -ffast-math, which would break -inf masking and NaN semantics.
+$(BUILD)/impls/blas/%.o $(BUILD)/impls/dnnl/%.o $(BUILD)/impls/common/%.o: CFLAGS += -O3
 
 $(BUILD)/.pkgcheck:
 	@mkdir -p $(BUILD)

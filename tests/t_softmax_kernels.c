@@ -15,7 +15,7 @@
  */
 #include "kernel.h"
 #include "rng.h"
-#include "blas/softmax_rows.h"
+#include "common/softmax_rows.h"
 #include "tap.h"
 
 #include <math.h>

@@ -20,7 +20,7 @@
  * All scratch is allocated in prepare(); run() only computes.
  */
 #include "kernel.h"
-#include "elu1.h"
+#include "common/elu1.h"
 
 #include <cblas.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
  * So the backend stays what its name says.
  */
 #include "kernel.h"
-#include "elu1.h"
+#include "common/elu1.h"
 
 #include <cblas.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  *
  * Per head, one block of query rows at a time:
  *   S = scale · Q_blk Kᵀ          cblas_sgemm (NoTrans, Trans), scale as alpha
- *   E = exp(S - rowmax(S))        vectorized, in place (softmax_rows_fastmath.c)
+ *   E = exp(S - rowmax(S))        vectorized, in place (common/softmax_rows.c)
  *   Oᵀ = Vᵀ Eᵀ                    cblas_sgemm (Trans, Trans) into scratch
  *   O_blk[r, :] = Oᵀ[:, r] / Σ_j E[r, j]
  * Blocking keeps a block's scores in the last-level cache between the three
@@ -33,7 +33,7 @@
  * 1024 rows 1.5×.
  */
 #include "kernel.h"
-#include "softmax_rows.h"
+#include "attention_blocks.h"
 
 #include <cblas.h>
 #include <math.h>

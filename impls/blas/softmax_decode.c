@@ -10,7 +10,7 @@
  * gemv itself once it is large enough.
  */
 #include "kernel.h"
-#include "softmax_rows.h"
+#include "attention_blocks.h"
 
 #include <cblas.h>
 #include <math.h>

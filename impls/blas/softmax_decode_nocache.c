@@ -8,7 +8,7 @@
  * routine reads q, k, v in place.
  */
 #include "kernel.h"
-#include "softmax_rows.h"
+#include "attention_blocks.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@
  */
 #include "kernel.h"
 #include "dnnl/dnnl_util.h"
-#include "blas/elu1.h"
+#include "common/elu1.h"
 
 #include <stdlib.h>
 #include <string.h>

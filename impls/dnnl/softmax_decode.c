@@ -8,11 +8,11 @@
  * does not fit (one per token would be N primitives); dnnl_sgemm is oneDNN's
  * row-major BLAS-like entry to the same JIT gemm kernels, with the shape
  * given per call. The softmax between the two products is the vectorized
- * row softmax of the blas backend (blas/softmax_rows.h; it uses no BLAS): a
+ * row softmax shared with the blas backend (common/softmax_rows.h): a
  * oneDNN softmax primitive, like matmul, needs a fixed row length.
  */
 #include "kernel.h"
-#include "../blas/softmax_rows.h"
+#include "common/softmax_rows.h"
 
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>

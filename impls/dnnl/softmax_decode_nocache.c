@@ -6,11 +6,11 @@
  * not fit; this uses dnnl_sgemm (oneDNN's row-major BLAS-like API over the
  * same JIT kernels, shapes given per call) in the same blocked scheme:
  * per block of query rows, S = scale · Q_blk Kᵀ (only the keys the block can
- * see), the vectorized row softmax of blas/softmax_rows.h (no BLAS inside)
+ * see), the vectorized row softmax of common/softmax_rows.h
  * with the causal mask, O_blk = P V, rows divided by their sums.
  */
 #include "kernel.h"
-#include "../blas/softmax_rows.h"
+#include "common/softmax_rows.h"
 
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>

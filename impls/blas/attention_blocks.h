@@ -1,24 +1,12 @@
-/* softmax_rows.h — the pieces the blas softmax kernels share: a vectorized
- * row softmax (softmax_rows_fastmath.c) and the blocked per-head attention
- * routine built on it and CBLAS (softmax_attention.c). */
-#ifndef CB_BLAS_SOFTMAX_ROWS_H
-#define CB_BLAS_SOFTMAX_ROWS_H
+/* attention_blocks.h — the blocked per-head softmax attention routine the
+ * blas softmax kernels share (defined in softmax_attention.c), built on
+ * CBLAS and the row softmax of common/softmax_rows.h. */
+#ifndef CB_BLAS_ATTENTION_BLOCKS_H
+#define CB_BLAS_ATTENTION_BLOCKS_H
 
 #include <stddef.h>
 
-/* Softmax of each row of s (rows × cols, leading dimension ld), in place.
- * Row r is normalised over its first len(r) = min(cols, len0 + r) entries
- * and its entries len(r)..cols-1 are set to 0, which is the causal mask of
- * a query block whose first row may see len0 keys; pass len0 = cols for no
- * mask. Entries equal to -inf get weight 0, so callers may also mask with
- * -inf, as long as every row keeps one finite entry. The row maximum is
- * subtracted first, so logits of any finite size are safe.
- * With inv_sum NULL the rows are normalised. Otherwise the rows are left as
- * exp(x - max) and inv_sum[r] receives 1 / Σ exp(x - max): a caller that
- * multiplies the rows by a matrix next (P V) can scale the rows × dv result
- * instead of the rows × cols weights, saving one pass over the scores.
- * Requires rows >= 0, len0 >= 1, cols >= 1. */
-void cb_softmax_rows(float *s, size_t ld, int rows, int cols, int len0, float *inv_sum);
+#include "common/softmax_rows.h"
 
 /* Scratch of the blocked attention routine below, sized for up to n query
  * rows against up to m keys. */

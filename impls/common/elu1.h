@@ -1,7 +1,7 @@
 /* elu1.h — the feature map phi(x) = elu(x) + 1 in float, vectorized, for the
  * optimized backends (blas, dnnl) of linear attention and decoding. */
-#ifndef CB_ELU1_H
-#define CB_ELU1_H
+#ifndef CB_COMMON_ELU1_H
+#define CB_COMMON_ELU1_H
 
 #include <stddef.h>
 
