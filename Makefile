@@ -23,9 +23,17 @@ LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lbenchmark -l
 LDFLAGS  := -fopenmp $(SAN)
 
 MAIN_SRC  := harness/main.c
-C_SRCS    := $(filter-out $(MAIN_SRC),$(wildcard harness/*.c impls/*.c impls/*/*.c))
+# REGISTRY: the kernel registry to link (a developer adding kernels may point
+# it at a private copy while others are still writing theirs).
+REGISTRY  ?= impls/registry.c
+C_SRCS    := $(filter-out $(MAIN_SRC) impls/registry.c,$(wildcard harness/*.c impls/*.c impls/*/*.c)) $(REGISTRY)
 CXX_SRCS  := $(wildcard harness/*.cc)
+ifeq ($(REGISTRY),impls/registry.c)
 LIB_OBJS  := $(C_SRCS:%.c=$(BUILD)/%.o) $(CXX_SRCS:%.cc=$(BUILD)/%.o)
+else
+LIB_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(REGISTRY),$(C_SRCS))) $(BUILD)/registry-override.o \
+             $(CXX_SRCS:%.cc=$(BUILD)/%.o)
+endif
 TEST_SRCS := $(wildcard tests/t_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.t)
 BIN       := $(BUILD)/claimbench
@@ -50,6 +58,10 @@ $(BUILD)/.pkgcheck:
 $(BUILD)/%.o: %.c $(BUILD)/.pkgcheck
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# A registry outside the tree (REGISTRY=/tmp/x/registry.c) builds here.
+$(BUILD)/registry-override.o: $(REGISTRY) $(BUILD)/.pkgcheck
+	$(CC) $(CPPFLAGS) -I$(CURDIR)/impls $(CFLAGS) -c $< -o $@
 
 $(BUILD)/%.o: %.cc $(BUILD)/.pkgcheck
 	@mkdir -p $(dir $@)
