@@ -93,6 +93,7 @@ reproduce: deps
 	$(BIN) bench
 	$(BIN) verify
 	$(BIN) report
+	$(BIN) catalog
 
 clean:
 	rm -rf build build-asan

@@ -34,6 +34,8 @@ static const char usage_text[] =
     "  run KERNEL --backend B [--set NAME=VALUE ...] --in NAME=FILE.npy ...\n"
     "      --out NAME=FILE.npy ...\n"
     "                            one kernel on your own float32 .npy tensors\n"
+    "  catalog [--check]         tasks/README.md, the catalog of every paper, from\n"
+    "                            tasks/catalog.tsv, the specs and reports/verdicts.tsv\n"
     "\n"
     "global options (before COMMAND):\n"
     "  --tasks DIR       task specs (default tasks)\n"
@@ -195,6 +197,7 @@ static const struct {
 } commands[] = {
     {"list", cb_cmd_list},     {"check", cb_cmd_check},   {"bench", cb_cmd_bench},
     {"verify", cb_cmd_verify}, {"report", cb_cmd_report}, {"run", cb_cmd_run},
+    {"catalog", cb_cmd_catalog},
 };
 
 int main(int argc, char **argv)

@@ -1239,6 +1239,42 @@ static double machine_figure(const cb_table *t, const char *kernel, const char *
     return NAN;
 }
 
+/* Copy a small file of the run into the reports folder (atomically), so a
+ * committed snapshot of reports/ carries its verdicts and machine. A missing
+ * source is not an error (a run not verified yet has no verdicts.tsv). */
+static int copy_into_reports(const char *run_dir, const char *reports_dir, const char *name,
+                             char *err, size_t errlen)
+{
+    char src[1200], dst[1200];
+    snprintf(src, sizeof src, "%s/%s", run_dir, name);
+    snprintf(dst, sizeof dst, "%s/%s", reports_dir, name);
+    FILE *f = fopen(src, "rb");
+    if (!f) return errno == ENOENT ? 0 : cb_fail(err, errlen, "%s: %s", src, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 65536;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return cb_fail(err, errlen, "%s: out of memory", src);
+            }
+            buf = nb;
+        }
+        size_t k = fread(buf + len, 1, cap - len, f);
+        len += k;
+        if (k == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    int rc = bad ? cb_fail(err, errlen, "%s: read error", src)
+                 : cb_write_atomic(dst, buf ? buf : "", len, err, errlen);
+    free(buf);
+    return rc;
+}
+
 int cb_report_write(const char *run_dir, const char *tasks_dir, const char *reports_dir, int quiet,
                     char *err, size_t errlen)
 {
@@ -1299,6 +1335,9 @@ int cb_report_write(const char *run_dir, const char *tasks_dir, const char *repo
         cb_fail(err, errlen, "%s", r.err);
         goto done;
     }
+    if (copy_into_reports(run_dir, reports_dir, "verdicts.tsv", err, errlen) != 0 ||
+        copy_into_reports(run_dir, reports_dir, "machine.tsv", err, errlen) != 0)
+        goto done;
     rc = CB_EXIT_OK;
 done:
     if (specs) cb_spec_free_all(specs, n);

@@ -9,7 +9,9 @@
  *     <!-- claimbench:figures -->    <!-- claimbench:machine -->
  * (a section whose marker is absent is appended at the end, in this order).
  * Figures are drawn with gnuplot into <reports>/figures/ as SVG and PNG.
- * Every file is written atomically.
+ * Every file is written atomically. The run's verdicts.tsv and machine.tsv are
+ * copied beside the reports, so a committed snapshot says what it measured
+ * and where (the catalog reads its verdicts from there).
  */
 #ifndef CB_REPORT_H
 #define CB_REPORT_H
