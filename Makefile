@@ -38,7 +38,10 @@ TEST_SRCS := $(wildcard tests/t_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.t)
 BIN       := $(BUILD)/claimbench
 
-.PHONY: all deps test asan reproduce clean build tests-build
+.PHONY: all deps test asan reproduce clean build
+# Keep the test objects: they are intermediate files to make, and deleting
+# them forces a relink of every test on the next build.
+.SECONDARY:
 all: $(BIN)
 
 deps:
