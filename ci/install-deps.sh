@@ -15,7 +15,8 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+# Wait for a dpkg lock held by another apt run instead of failing at once.
+apt-get -o DPkg::Lock::Timeout=300 update -qq
 # --no-install-recommends: gnuplot's recommends pull ~110 MB of imagemagick,
 # ghostscript and fonts that the PNG/SVG terminals do not need.
-apt-get install -y -qq --no-install-recommends $missing
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing

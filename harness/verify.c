@@ -6,7 +6,6 @@
  * (the same array `verify --json` prints), each atomically.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,104 +13,59 @@
 #include "checks.h"
 #include "cli.h"
 #include "results.h"
+#include "sbuf.h"
 #include "spec.h"
 #include "table.h"
 
-/* A growing string; on allocation failure it sets oom and stops growing. */
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-__attribute__((format(printf, 2, 3)))
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) { b->oom = 1; return; }
-        if (b->s && b->len + (size_t)k < b->cap) { b->len += (size_t)k; return; }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap <= b->len + (size_t)k) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) { b->oom = 1; return; }
-        b->s = s;
-        b->cap = cap;
-    }
-}
-
-static void sb_json_str(sbuf *b, const char *s)
-{
-    sb_printf(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') sb_printf(b, "\\%c", *p);
-        else if (*p == '\n') sb_printf(b, "\\n");
-        else if (*p == '\t') sb_printf(b, "\\t");
-        else if (*p < 0x20) sb_printf(b, "\\u%04x", *p);
-        else sb_printf(b, "%c", *p);
-    }
-    sb_printf(b, "\"");
-}
-
-static void sb_json_num(sbuf *b, double v)
-{
-    if (isfinite(v)) sb_printf(b, "%.6g", v);
-    else sb_printf(b, "null");
-}
-
 /* Replace tabs and newlines so a field stays one TSV cell. */
-static void sb_tsv_cell(sbuf *b, const char *s)
+static void sb_tsv_cell(cb_sbuf *b, const char *s)
 {
-    for (const char *p = s; *p; p++) sb_printf(b, "%c", (*p == '\t' || *p == '\n') ? ' ' : *p);
+    for (const char *p = s; *p; p++) cb_sb_printf(b, "%c", (*p == '\t' || *p == '\n') ? ' ' : *p);
 }
 
-static void verdict_json(sbuf *b, const cb_verdict *v, int first)
+static void verdict_json(cb_sbuf *b, const cb_verdict *v, int first)
 {
-    sb_printf(b, "%s\n  {\"task\": ", first ? "" : ",");
-    sb_json_str(b, v->task);
-    sb_printf(b, ", \"check\": ");
-    sb_json_str(b, v->check);
-    sb_printf(b, ", \"type\": ");
-    sb_json_str(b, cb_check_type_name(v->type));
-    sb_printf(b, ", \"verdict\": ");
-    sb_json_str(b, cb_verdict_name(v->verdict));
-    sb_printf(b, ", \"measured\": ");
-    sb_json_num(b, v->measured);
-    sb_printf(b, ", \"interval\": ");
+    cb_sb_printf(b, "%s\n  {\"task\": ", first ? "" : ",");
+    cb_sb_json_str(b, v->task);
+    cb_sb_printf(b, ", \"check\": ");
+    cb_sb_json_str(b, v->check);
+    cb_sb_printf(b, ", \"type\": ");
+    cb_sb_json_str(b, cb_check_type_name(v->type));
+    cb_sb_printf(b, ", \"verdict\": ");
+    cb_sb_json_str(b, cb_verdict_name(v->verdict));
+    cb_sb_printf(b, ", \"measured\": ");
+    cb_sb_json_num(b, v->measured);
+    cb_sb_printf(b, ", \"interval\": ");
     if (v->has_interval) {
-        sb_printf(b, "[");
-        sb_json_num(b, v->lo);
-        sb_printf(b, ", ");
-        sb_json_num(b, v->hi);
-        sb_printf(b, "]");
+        cb_sb_printf(b, "[");
+        cb_sb_json_num(b, v->lo);
+        cb_sb_printf(b, ", ");
+        cb_sb_json_num(b, v->hi);
+        cb_sb_printf(b, "]");
     } else {
-        sb_printf(b, "null");
+        cb_sb_printf(b, "null");
     }
-    sb_printf(b, ", \"expected\": ");
-    sb_json_str(b, v->expected);
-    sb_printf(b, ", \"paper\": ");
-    sb_json_str(b, v->paper);
-    sb_printf(b, ", \"detail\": ");
-    sb_json_str(b, v->detail);
-    sb_printf(b, "}");
+    cb_sb_printf(b, ", \"expected\": ");
+    cb_sb_json_str(b, v->expected);
+    cb_sb_printf(b, ", \"paper\": ");
+    cb_sb_json_str(b, v->paper);
+    cb_sb_printf(b, ", \"detail\": ");
+    cb_sb_json_str(b, v->detail);
+    cb_sb_printf(b, "}");
 }
 
-static void verdict_tsv(sbuf *b, const cb_verdict *v)
+static void verdict_tsv(cb_sbuf *b, const cb_verdict *v)
 {
-    sb_printf(b, "%s\t%s\t%s\t%s\t%.6g\t", v->task, v->check, cb_check_type_name(v->type),
+    cb_sb_printf(b, "%s\t%s\t%s\t%s\t%.6g\t", v->task, v->check, cb_check_type_name(v->type),
               cb_verdict_name(v->verdict), v->measured);
-    if (v->has_interval) sb_printf(b, "%.6g\t%.6g\t", v->lo, v->hi);
-    else sb_printf(b, "-\t-\t");
+    if (v->has_interval) cb_sb_printf(b, "%.6g\t%.6g\t", v->lo, v->hi);
+    else cb_sb_printf(b, "-\t-\t");
     sb_tsv_cell(b, v->expected);
-    sb_printf(b, "\t");
+    cb_sb_printf(b, "\t");
     sb_tsv_cell(b, v->paper);
-    sb_printf(b, "\t");
+    cb_sb_printf(b, "\t");
     sb_tsv_cell(b, v->detail);
-    sb_printf(b, "\n");
+    cb_sb_printf(b, "\n");
 }
 
 static void verdict_human(FILE *f, const cb_verdict *v)
@@ -174,9 +128,9 @@ int cb_cmd_verify(const cb_cli *cli, int argc, char **argv)
         cb_spec_free_all(specs, n);
         return CB_EXIT_ERROR;
     }
-    sbuf js = {0}, ts = {0};
+    cb_sbuf js = {0}, ts = {0};
     int counts[3] = {0, 0, 0}, first = 1;
-    sb_printf(&js, "[");
+    cb_sb_printf(&js, "[");
     if (!json) printf("verdicts from %s\n", dir);
     for (int i = 0; i < n; i++) {
         const cb_spec *s = &specs[i];
@@ -195,7 +149,7 @@ int cb_cmd_verify(const cb_cli *cli, int argc, char **argv)
             if (!json) verdict_human(stdout, &v);
         }
     }
-    sb_printf(&js, "\n]\n");
+    cb_sb_printf(&js, "\n]\n");
     int rc = CB_EXIT_OK;
     if (js.oom || ts.oom) {
         fprintf(stderr, "claimbench verify: out of memory\n");
@@ -215,8 +169,8 @@ int cb_cmd_verify(const cb_cli *cli, int argc, char **argv)
                    counts[CB_NOT_REPRODUCED], counts[CB_INCONCLUSIVE]);
         }
     }
-    free(js.s);
-    free(ts.s);
+    cb_sb_free(&js);
+    cb_sb_free(&ts);
     cb_table_free(&t);
     cb_spec_free_all(specs, n);
     return rc;

@@ -154,19 +154,25 @@ int cb_tensor_alloc(cb_tensor *t, const char *name, const cb_shape *s)
     snprintf(t->name, sizeof t->name, "%s", name);
     t->shape = *s;
     int64_t n = cb_shape_numel(s);
-    if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float) - 64) {
+    if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float)) {
         errno = EOVERFLOW;
         return -1;
     }
-    /* Round up so aligned_alloc's size is a multiple of the alignment, and
-     * never ask for zero bytes. */
-    size_t bytes = ((size_t)n * sizeof(float) + 63) & ~(size_t)63;
-    if (bytes == 0) bytes = 64;
-    t->data = aligned_alloc(64, bytes);
+    /* pre-touched: first-touch page faults are costly on these machines */
+    t->data = cb_alloc_floats((size_t)n);
     if (!t->data)
         return -1;
-    memset(t->data, 0, bytes); /* pre-touch: first-touch faults are costly here */
     return 0;
+}
+
+float *cb_alloc_floats(size_t n)
+{
+    if (n > (SIZE_MAX - 63) / sizeof(float)) return NULL;
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    if (bytes == 0) bytes = 64;
+    float *x = aligned_alloc(64, bytes);
+    if (x) memset(x, 0, bytes);
+    return x;
 }
 
 void cb_tensor_free(cb_tensor *t)

@@ -66,6 +66,10 @@ int cb_shape_format(const cb_shape *s, char *buf, size_t len);
  * fault lands inside a timed region. Returns 0, or -1 (errno set). */
 int cb_tensor_alloc(cb_tensor *t, const char *name, const cb_shape *s);
 void cb_tensor_free(cb_tensor *t);
+/* Scratch for implementations: n floats, 64-byte aligned, zeroed (so
+ * pre-touched: no page fault inside a timed run). Free with free(). NULL on
+ * failure. */
+float *cb_alloc_floats(size_t n);
 
 /* ---- kernels: the contract, one per kernel ---------------------------- */
 typedef struct cb_kernel {

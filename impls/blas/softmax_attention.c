@@ -40,14 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float *alloc_touched(size_t n)
-{
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *x = aligned_alloc(64, bytes ? bytes : 64);
-    if (x) memset(x, 0, bytes);     /* pre-touch: no page fault inside a timed run */
-    return x;
-}
-
 int cb_blas_attn_scratch_init(cb_blas_attn_scratch *sc, int n, int m, int dv, int causal)
 {
     int blk = 256;
@@ -56,9 +48,9 @@ int cb_blas_attn_scratch_init(cb_blas_attn_scratch *sc, int n, int m, int dv, in
             blk *= 2;
     if (blk > n) blk = n;
     sc->blk = blk;
-    sc->s = alloc_touched((size_t)blk * m);
-    sc->ot = alloc_touched((size_t)dv * blk);
-    sc->inv = alloc_touched((size_t)blk);
+    sc->s = cb_alloc_floats((size_t)blk * m);
+    sc->ot = cb_alloc_floats((size_t)dv * blk);
+    sc->inv = cb_alloc_floats((size_t)blk);
     if (!sc->s || !sc->ot || !sc->inv) {
         cb_blas_attn_scratch_free(sc);
         return -1;

@@ -32,15 +32,6 @@ static void blas_release(void *state)
     free(st);
 }
 
-/* 64-byte aligned and pre-touched, so no page fault lands in run(). */
-static float *alloc_touched(size_t n)
-{
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *x = aligned_alloc(64, bytes ? bytes : 64);
-    if (x) memset(x, 0, bytes);
-    return x;
-}
-
 static int blas_prepare(void **state, const cb_params *p, const cb_tensor *in, cb_tensor *out,
                         char *err, size_t errlen)
 {
@@ -50,9 +41,9 @@ static int blas_prepare(void **state, const cb_params *p, const cb_tensor *in, c
     const size_t d = (size_t)cb_params_int(p, "d", 1), dv = (size_t)cb_params_int(p, "dv", (int64_t)d);
     blas_state *st = calloc(1, sizeof *st);
     if (!st) return cb_fail(err, errlen, "blas softmax_decode: out of memory");
-    st->kc = alloc_touched(H * N * d);
-    st->vc = alloc_touched(H * N * dv);
-    st->s = alloc_touched(N);
+    st->kc = cb_alloc_floats(H * N * d);
+    st->vc = cb_alloc_floats(H * N * dv);
+    st->s = cb_alloc_floats(N);
     if (!st->kc || !st->vc || !st->s) {
         blas_release(st);
         return cb_fail(err, errlen, "blas softmax_decode: out of memory for the KV cache");

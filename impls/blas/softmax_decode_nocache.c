@@ -28,14 +28,12 @@ static int blas_prepare(void **state, const cb_params *p, const cb_tensor *in, c
     const int dv = (int)cb_params_int(p, "dv", d);
     blas_state *st = calloc(1, sizeof *st);
     if (!st) return cb_fail(err, errlen, "blas softmax_decode_nocache: out of memory");
-    size_t bytes = ((size_t)N * dv * sizeof(float) + 63) & ~(size_t)63;
-    st->ob = aligned_alloc(64, bytes);
+    st->ob = cb_alloc_floats((size_t)N * dv);
     if (!st->ob || cb_blas_attn_scratch_init(&st->sc, N, N, dv, 1) != 0) {
         free(st->ob);
         free(st);
         return cb_fail(err, errlen, "blas softmax_decode_nocache: out of memory");
     }
-    memset(st->ob, 0, bytes);       /* pre-touch: no page fault in run() */
     *state = st;
     return 0;
 }

@@ -163,15 +163,13 @@ static int dnnl_prepare(void **state, const cb_params *p, const cb_tensor *in, c
         free(st);
         return -1;
     }
-    size_t bytes = ((size_t)blk * M * sizeof(float) + 63) & ~(size_t)63;
-    st->s = aligned_alloc(64, bytes);
+    st->s = cb_alloc_floats((size_t)blk * M);
     int want = causal ? nblocks : (N % blk ? 2 : 1);
     st->bp = calloc((size_t)want, sizeof *st->bp);
     if (!st->s || !st->bp) {
         dnnl_release(st);
         return cb_fail(err, errlen, "dnnl softmax_attention: out of memory");
     }
-    memset(st->s, 0, bytes);    /* pre-touch: no page fault inside run() */
 
     for (int i = 0; i < want; i++) {
         int nb, mb;

@@ -34,14 +34,6 @@ static void dnnl_release(void *state)
     free(st);
 }
 
-static float *alloc_touched(size_t n)
-{
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *x = aligned_alloc(64, bytes ? bytes : 64);
-    if (x) memset(x, 0, bytes);     /* pre-touch: no page fault in run() */
-    return x;
-}
-
 static int dnnl_prepare(void **state, const cb_params *p, const cb_tensor *in, cb_tensor *out,
                         char *err, size_t errlen)
 {
@@ -52,8 +44,8 @@ static int dnnl_prepare(void **state, const cb_params *p, const cb_tensor *in, c
     const size_t rows = N < NOCACHE_BLOCK ? N : NOCACHE_BLOCK;
     dnnl_state *st = calloc(1, sizeof *st);
     if (!st) return cb_fail(err, errlen, "dnnl softmax_decode_nocache: out of memory");
-    st->s = alloc_touched(rows * N);
-    st->ob = alloc_touched(N * dv);
+    st->s = cb_alloc_floats(rows * N);
+    st->ob = cb_alloc_floats(N * dv);
     if (!st->s || !st->ob) {
         dnnl_release(st);
         return cb_fail(err, errlen, "dnnl softmax_decode_nocache: out of memory");
