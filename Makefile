@@ -3,6 +3,8 @@
 #   make test        install what is missing, build, run the TAP suite (prove)
 #   make reproduce   install, build, check agreement, time, verify, write reports/
 #   make asan        the test suite under AddressSanitizer + UBSan
+#   make regress     the quick suite against data/baselines/<machine class>/ (ci/regress.sh)
+#   make baseline    re-measure that baseline and its noise threshold
 #   make             just build ./build/claimbench
 #
 # Dependencies come from Debian (ci/install-deps.sh, idempotent). Flags come
@@ -38,7 +40,7 @@ TEST_SRCS := $(wildcard tests/t_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%.t)
 BIN       := $(BUILD)/claimbench
 
-.PHONY: all deps test asan reproduce clean build
+.PHONY: all deps test asan reproduce clean build regress baseline inject
 # Keep the test objects: they are intermediate files to make, and deleting
 # them forces a relink of every test on the next build.
 .SECONDARY:
@@ -76,7 +78,24 @@ $(BIN): $(BUILD)/$(MAIN_SRC:.c=.o) $(LIB_OBJS)
 $(BUILD)/tests/%.t: $(BUILD)/tests/%.o $(LIB_OBJS)
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-build: $(BIN) $(TEST_BINS)
+# Injected regressions for tests/t_compare.t: the same objects, with
+# impls/blas/linear_attention.c rebuilt under a compile-time switch (a busy
+# wait of INJECT_DELAY_US per call, or every output 0.1% off), linked into
+# $(BUILD)/inject-slow/claimbench and $(BUILD)/inject-perturb/claimbench.
+INJECT_DELAY_US ?= 5000
+INJECT_SRC  := impls/blas/linear_attention.c
+INJECT_BINS := $(BUILD)/inject-slow/claimbench $(BUILD)/inject-perturb/claimbench
+$(BUILD)/inject-slow/linear_attention.o: INJECT_DEF := -DCB_INJECT_DELAY_US=$(INJECT_DELAY_US)
+$(BUILD)/inject-perturb/linear_attention.o: INJECT_DEF := -DCB_INJECT_PERTURB
+$(BUILD)/inject-%/linear_attention.o: $(INJECT_SRC) Makefile $(BUILD)/.pkgcheck
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O3 $(INJECT_DEF) -MMD -MP -c $< -o $@
+$(BUILD)/inject-%/claimbench: $(BUILD)/$(MAIN_SRC:.c=.o) \
+		$(filter-out $(BUILD)/$(INJECT_SRC:.c=.o),$(LIB_OBJS)) $(BUILD)/inject-%/linear_attention.o
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+inject: $(INJECT_BINS)
+
+build: $(BIN) $(TEST_BINS) $(INJECT_BINS)
 
 # prove runs the compiled tests (build/tests/*.t) and the script tests
 # (tests/*.t); every test finds the binary through CLAIMBENCH.
@@ -97,6 +116,17 @@ reproduce: deps
 	$(BIN) verify
 	$(BIN) report
 	$(BIN) catalog
+
+# The regression gate: the quick suite (tasks/regress) against the baseline
+# committed for this machine class; `make baseline` re-measures it (README,
+# "Regression tracking").
+regress: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	CLAIMBENCH=$(abspath $(BIN)) sh ci/regress.sh
+
+baseline: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	CLAIMBENCH=$(abspath $(BIN)) sh ci/regress.sh baseline
 
 clean:
 	rm -rf build build-asan

@@ -3,7 +3,7 @@
 # is missing (so a second run does nothing and needs no network).
 set -eu
 PKGS="gcc g++ make pkg-config perl libopenblas-dev libdnnl-dev libbenchmark-dev
-libyaml-dev libsqlite3-dev libcmark-dev libfftw3-dev gnuplot-nox"
+libyaml-dev libsqlite3-dev libcmark-dev libfftw3-dev gnuplot-nox chromium libtap-formatter-junit-perl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

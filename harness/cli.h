@@ -33,5 +33,7 @@ int cb_cmd_verify(const cb_cli *cli, int argc, char **argv);
 int cb_cmd_report(const cb_cli *cli, int argc, char **argv);
 int cb_cmd_run(const cb_cli *cli, int argc, char **argv);
 int cb_cmd_catalog(const cb_cli *cli, int argc, char **argv);
+int cb_cmd_compare(const cb_cli *cli, int argc, char **argv);
+int cb_cmd_history(const cb_cli *cli, int argc, char **argv);
 
 #endif

@@ -1,4 +1,5 @@
-/* history.c — append a run to the SQLite results history, atomically.
+/* history.c — the SQLite results history: append a run atomically, read
+ * series back as trends, and flag their step changes.
  *
  * The whole append (schema creation, the duplicate check, the runs row and
  * every samples row) is one BEGIN IMMEDIATE … COMMIT transaction, rolled
@@ -7,6 +8,9 @@
  * takes the write lock up front, so two appenders wait for each other (busy
  * timeout) instead of failing half way. The schema's CHECK and NOT NULL
  * constraints refuse a malformed row, which aborts the whole run.
+ *
+ * Reading is one SELECT over samples joined to runs, grouped into series in
+ * C; the step test (cb_hist_find_steps) is explained where it is defined.
  */
 /* realpath() is XSI; the rest is POSIX.1-2008. */
 #define _XOPEN_SOURCE 700
@@ -363,5 +367,415 @@ int cb_history_count_runs(const char *db, int *n, char *err, size_t errlen)
 done:
     sqlite3_finalize(st);
     sqlite3_close(h);
+    return rc;
+}
+
+/* ---- reading series back ---------------------------------------------------- */
+
+static void params_sort(cb_params *p)
+{
+    for (int i = 1; i < p->n; i++)
+        for (int j = i; j > 0 && strcmp(p->name[j - 1], p->name[j]) > 0; j--) {
+            char name[CB_NAME_MAX];
+            double v = p->value[j];
+            memcpy(name, p->name[j], CB_NAME_MAX);
+            memcpy(p->name[j], p->name[j - 1], CB_NAME_MAX);
+            memcpy(p->name[j - 1], name, CB_NAME_MAX);
+            p->value[j] = p->value[j - 1];
+            p->value[j - 1] = v;
+        }
+}
+
+/* The parameters with their names sorted, so "causal=1,N=64" and
+ * "N=64,causal=1" (two specs listing them in another order) are one series.
+ * Returns 0, or -1 when the text is not a parameter list. */
+static int canonical_params(const char *text, cb_params *p, char *buf, size_t cap)
+{
+    if (cb_params_parse(p, text) != 0) return -1;
+    params_sort(p);
+    return cb_params_format(p, buf, cap) < (int)cap ? 0 : -1;
+}
+
+static void series_free(cb_hist_series *s)
+{
+    for (int i = 0; i < s->n; i++) free(s->p[i].v);
+    free(s->p);
+    s->p = NULL;
+    s->n = s->cap = 0;
+}
+
+void cb_hist_set_free(cb_hist_set *set)
+{
+    for (int i = 0; i < set->n; i++) series_free(&set->s[i]);
+    free(set->s);
+    set->s = NULL;
+    set->n = set->cap = 0;
+}
+
+/* "v1,v2,..." into a new array *out of *n values. Returns 0, -1 for a
+ * malformed or empty list, -2 on allocation failure. */
+static int parse_vals(const char *text, double **out, int *n)
+{
+    *out = NULL;
+    int cap = 1;
+    for (const char *c = text; *c; c++) cap += *c == ',';
+    double *v = malloc((size_t)cap * sizeof *v);
+    if (!v) return -2;
+    int k = 0;
+    const char *cur = text;
+    while (*cur && k < cap) {
+        char *end;
+        errno = 0;
+        double x = strtod(cur, &end);
+        if (end == cur || errno == ERANGE || (*end && *end != ',')) {
+            free(v);
+            return -1;
+        }
+        v[k++] = x;
+        cur = *end ? end + 1 : end;
+    }
+    if (k == 0) {
+        free(v);
+        return -1;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+/* Grow the set by one zeroed series; NULL on allocation failure. */
+static cb_hist_series *new_series(cb_hist_set *set)
+{
+    if (set->n == set->cap) {
+        int cap = set->cap ? 2 * set->cap : 16;
+        cb_hist_series *g = realloc(set->s, (size_t)cap * sizeof *g);
+        if (!g) return NULL;
+        set->s = g;
+        set->cap = cap;
+    }
+    cb_hist_series *s = &set->s[set->n++];
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+static int add_point(cb_hist_series *s, sqlite3_stmt *st, double *v, int n)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 8;
+        cb_hist_point *g = realloc(s->p, (size_t)cap * sizeof *g);
+        if (!g) return -1;
+        s->p = g;
+        s->cap = cap;
+    }
+    cb_hist_point *p = &s->p[s->n++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->run, sizeof p->run, "%s", col_text(st, 4));
+    snprintf(p->commit, sizeof p->commit, "%s", col_text(st, 5));
+    snprintf(p->date, sizeof p->date, "%s", col_text(st, 6));
+    snprintf(p->machine, sizeof p->machine, "%s", col_text(st, 7));
+    p->n = n;
+    p->v = v;
+    p->median = cb_median(v, n);
+    p->min = p->max = v[0];
+    for (int i = 1; i < n; i++) {
+        if (v[i] < p->min) p->min = v[i];
+        if (v[i] > p->max) p->max = v[i];
+    }
+    return 0;
+}
+
+/* Order of series: task, kernel, backend, then parameter by parameter
+ * (names sorted; values numerically, so N=64 comes before N=512). */
+static int cmp_series(const void *a, const void *b)
+{
+    const cb_hist_series *x = a, *y = b;
+    int c = strcmp(x->task, y->task);
+    if (!c) c = strcmp(x->kernel, y->kernel);
+    if (!c) c = strcmp(x->backend, y->backend);
+    if (c) return c;
+    cb_params p, q;
+    if (cb_params_parse(&p, x->params) != 0 || cb_params_parse(&q, y->params) != 0)
+        return strcmp(x->params, y->params);
+    for (int i = 0; i < p.n && i < q.n; i++) {
+        c = strcmp(p.name[i], q.name[i]);
+        if (c) return c;
+        if (p.value[i] != q.value[i]) return p.value[i] < q.value[i] ? -1 : 1;
+    }
+    return (p.n > q.n) - (p.n < q.n);
+}
+
+static int has_schema(sqlite3 *h, int *has)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(h,
+                                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                " AND name IN ('runs', 'samples');",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) *has = sqlite3_column_int(st, 0) == 2;
+    else rc = SQLITE_ERROR;
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int nonempty(const char *s) { return s && s[0]; }
+
+int cb_history_series(const char *db, const cb_hist_filter *f, cb_hist_set *out, char *err,
+                      size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    cb_hist_filter none = {0};
+    if (!f) f = &none;
+    cb_params want = {0};
+    if (nonempty(f->params) && cb_params_parse(&want, f->params) != 0)
+        return cb_fail(err, errlen, "not a parameter list (NAME=VALUE,...): '%s'", f->params);
+
+    sqlite3 *h = NULL;
+    /* Read-write without create: a missing file is an error, and a hot
+     * journal left by a killed appender is rolled back on open. */
+    if (open_db(db, SQLITE_OPEN_READWRITE, &h, err, errlen) != 0) return -1;
+    sqlite3_stmt *st = NULL;
+    int rc = -1, has = 0;
+    if (has_schema(h, &has) != 0) {
+        sql_fail(h, db, "reading the schema", err, errlen);
+        goto done;
+    }
+    if (!has) {
+        rc = 0;
+        goto done;
+    }
+    /* ?n IS NULL OR column = ?n: one statement serves every filter. */
+    if (sqlite3_prepare_v2(h,
+                           "SELECT s.task, s.kernel, s.backend, s.params, s.run, r.commit_id, r.date,"
+                           " r.hostname, s.vals FROM samples s JOIN runs r ON r.run = s.run"
+                           " WHERE s.kind = 'time' AND s.metric = 'time' AND s.n > 0"
+                           " AND (?1 IS NULL OR s.task = ?1) AND (?2 IS NULL OR s.kernel = ?2)"
+                           " AND (?3 IS NULL OR s.backend = ?3) AND (?4 IS NULL OR r.hostname = ?4)"
+                           " ORDER BY s.task, s.kernel, s.backend, r.date, s.run;",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sql_fail(h, db, "preparing the series query", err, errlen);
+        goto done;
+    }
+    const char *binds[4] = {f->task, f->kernel, f->backend, f->machine};
+    for (int i = 0; i < 4; i++)
+        if (bind_text(st, i + 1, nonempty(binds[i]) ? binds[i] : NULL) != SQLITE_OK) {
+            sql_fail(h, db, "binding the filter", err, errlen);
+            goto done;
+        }
+    int group = 0; /* first series of the current (task, kernel, backend) */
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *task = col_text(st, 0), *kernel = col_text(st, 1), *backend = col_text(st, 2);
+        cb_params p;
+        char key[sizeof out->s[0].params];
+        if (canonical_params(col_text(st, 3), &p, key, sizeof key) != 0) continue;
+        if (nonempty(f->params) && !cb_params_subset(&want, &p)) continue;
+        if (group < out->n && (strcmp(out->s[group].task, task) != 0 ||
+                               strcmp(out->s[group].kernel, kernel) != 0 ||
+                               strcmp(out->s[group].backend, backend) != 0))
+            group = out->n;
+        cb_hist_series *s = NULL;
+        for (int i = group; i < out->n && !s; i++)
+            if (strcmp(out->s[i].params, key) == 0) s = &out->s[i];
+        if (!s) {
+            if (strlen(task) >= sizeof s->task || strlen(kernel) >= sizeof s->kernel ||
+                strlen(backend) >= sizeof s->backend)
+                continue; /* not a name this build can hold: not a series of it */
+            if (!(s = new_series(out))) {
+                cb_fail(err, errlen, "history %s: out of memory", db);
+                goto done;
+            }
+            snprintf(s->task, sizeof s->task, "%s", task);
+            snprintf(s->kernel, sizeof s->kernel, "%s", kernel);
+            snprintf(s->backend, sizeof s->backend, "%s", backend);
+            snprintf(s->params, sizeof s->params, "%s", key);
+        }
+        /* One point per run (a run timing the same point twice keeps its first). */
+        if (s->n > 0 && strcmp(s->p[s->n - 1].run, col_text(st, 4)) == 0) continue;
+        int n = 0;
+        double *v = NULL;
+        int pv = parse_vals(col_text(st, 8), &v, &n);
+        if (pv == -2) {
+            cb_fail(err, errlen, "history %s: out of memory", db);
+            goto done;
+        }
+        if (pv != 0) continue; /* a malformed vals text: the point is left out */
+        if (add_point(s, st, v, n) != 0) {
+            free(v);
+            cb_fail(err, errlen, "history %s: out of memory", db);
+            goto done;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        sql_fail(h, db, "reading the series", err, errlen);
+        goto done;
+    }
+    if (out->n > 1) qsort(out->s, (size_t)out->n, sizeof *out->s, cmp_series);
+    for (int i = 0; i < out->n; i++)
+        if (cb_hist_find_steps(&out->s[i]) != 0) {
+            cb_fail(err, errlen, "history %s: out of memory", db);
+            goto done;
+        }
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    if (rc != 0) cb_hist_set_free(out);
+    return rc;
+}
+
+/* ---- step changes ------------------------------------------------------------ */
+
+/* The test, in log(time) so that a step is a relative change:
+ *
+ * Noise. sigma, the standard deviation of one run's log median, is the
+ * larger of two robust estimates: (a) within runs, from each run's own
+ * repetitions: 1.4826·MAD(log v) is their sd, and 1.2533·sd/√n that of their
+ * median (the median of the runs' values is kept); (b) between runs,
+ * 1.4826·median|y[i+1] − y[i]| / √2 over consecutive run medians: on shared
+ * machines a run's conditions (frequency, neighbours) move its median more
+ * than its repetitions show, and a step touches only one of the differences,
+ * so their median ignores it.
+ *
+ * Split. Binary segmentation: within a segment, every split leaving
+ * CB_HIST_MIN_SIDE runs or more on each side is scored by
+ * z = |median(after) − median(before)| / (1.2533·sigma·√(1/a + 1/b)) (the
+ * standard error of a difference of medians of a and b runs); the best split
+ * is flagged when z ≥ CB_HIST_Z and the change is at least CB_HIST_MIN_CHANGE,
+ * and both halves are searched again. Medians of segments and the two-run
+ * minimum are asv's idea: one outlying run never makes a step, a step must
+ * persist. */
+
+static double log_mad_sd(const double *v, int n, double *tmp)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (v[i] > 0 && isfinite(v[i])) tmp[m++] = log(v[i]);
+    if (m < 2) return NAN;
+    return 1.4826 * cb_mad(tmp, m);
+}
+
+static double series_noise(const cb_hist_series *s, const double *y, double *tmp, double *tmp2)
+{
+    /* (a) within runs */
+    int k = 0;
+    for (int i = 0; i < s->n; i++) {
+        double sd = log_mad_sd(s->p[i].v, s->p[i].n, tmp);
+        if (isfinite(sd)) tmp2[k++] = 1.2533 * sd / sqrt((double)s->p[i].n);
+    }
+    double within = k > 0 ? cb_median(tmp2, k) : 0;
+    /* (b) between consecutive runs */
+    double between = 0;
+    if (s->n >= 3) {
+        for (int i = 0; i + 1 < s->n; i++) tmp2[i] = fabs(y[i + 1] - y[i]);
+        between = 1.4826 * cb_median(tmp2, s->n - 1) / sqrt(2.0);
+    }
+    double sigma = within > between ? within : between;
+    return isfinite(sigma) ? sigma : 0;
+}
+
+/* Sum of |y - m| over y[0..n). */
+static double l1_cost(const double *y, int n, double m)
+{
+    double c = 0;
+    for (int i = 0; i < n; i++) c += fabs(y[i] - m);
+    return c;
+}
+
+/* The level of one side of a split, judged against the other side's level
+ * `other`: the median when the side has 3 runs or more (one odd run cannot
+ * move it), else the run closest to `other` (with 2 runs, both must have
+ * moved: a median of two is their mean, which one odd run moves by half). */
+static double side_level(const double *y, int n, double other, double *tmp)
+{
+    if (n >= 3) {
+        memcpy(tmp, y, (size_t)n * sizeof *tmp);
+        return cb_median_inplace(tmp, n);
+    }
+    double best = y[0];
+    for (int i = 1; i < n; i++)
+        if (fabs(y[i] - other) < fabs(best - other)) best = y[i];
+    return best;
+}
+
+static void split(cb_hist_series *s, const double *y, int lo, int hi, double sigma, double *tmp)
+{
+    /* Where: the split whose two segment medians fit the runs best (least
+     * absolute deviation, the robust cost of a piecewise-constant fit). A
+     * difference of medians alone would not place it: it hardly changes when
+     * the split moves one run off the true step. */
+    int best = -1;
+    double best_cost = INFINITY;
+    for (int k = lo + CB_HIST_MIN_SIDE; k <= hi - CB_HIST_MIN_SIDE; k++) {
+        int a = k - lo, b = hi - k;
+        memcpy(tmp, y + lo, (size_t)a * sizeof *tmp);
+        double mb = cb_median_inplace(tmp, a);
+        memcpy(tmp, y + k, (size_t)b * sizeof *tmp);
+        double ma = cb_median_inplace(tmp, b);
+        double cost = l1_cost(y + lo, a, mb) + l1_cost(y + k, b, ma);
+        if (cost < best_cost) {
+            best_cost = cost;
+            best = k;
+        }
+    }
+    if (best < 0) return;
+    /* Whether: the levels each side differ by CB_HIST_Z standard errors
+     * and by CB_HIST_MIN_CHANGE at least. */
+    int a = best - lo, b = hi - best;
+    memcpy(tmp, y + lo, (size_t)a * sizeof *tmp);
+    double mb = cb_median_inplace(tmp, a);
+    memcpy(tmp, y + best, (size_t)b * sizeof *tmp);
+    double ma = cb_median_inplace(tmp, b);
+    double before = side_level(y + lo, a, ma, tmp), after = side_level(y + best, b, mb, tmp);
+    double d = after - before;
+    double se = 1.2533 * sigma * sqrt(1.0 / a + 1.0 / b);
+    double z = se > 0 ? fabs(d) / se : (d != 0 ? INFINITY : 0);
+    if (z < CB_HIST_Z || fabs(expm1(d)) < CB_HIST_MIN_CHANGE) return;
+    split(s, y, lo, best, sigma, tmp);
+    if (s->n_steps < CB_HIST_MAX_STEPS) {
+        cb_hist_step *st = &s->steps[s->n_steps++];
+        st->at = best;
+        st->before = exp(before);
+        st->after = exp(after);
+        st->change = expm1(d);
+        double t = expm1(CB_HIST_Z * se);
+        st->threshold = t > CB_HIST_MIN_CHANGE ? t : CB_HIST_MIN_CHANGE;
+        st->z = z;
+    }
+    split(s, y, best, hi, sigma, tmp);
+}
+
+int cb_hist_find_steps(cb_hist_series *s)
+{
+    s->n_steps = 0;
+    s->noise = 0;
+    if (s->n <= 0) return 0;
+    int maxrep = 1;
+    for (int i = 0; i < s->n; i++)
+        if (s->p[i].n > maxrep) maxrep = s->p[i].n;
+    size_t cap = (size_t)(s->n > maxrep ? s->n : maxrep);
+    double *y = malloc((size_t)s->n * sizeof *y), *tmp = malloc(cap * sizeof *tmp),
+           *tmp2 = malloc(cap * sizeof *tmp2);
+    int rc = -1;
+    if (y && tmp && tmp2) {
+        int usable = 1;
+        for (int i = 0; i < s->n; i++) {
+            usable &= s->p[i].median > 0 && isfinite(s->p[i].median);
+            y[i] = log(s->p[i].median);
+        }
+        if (usable) {
+            s->noise = series_noise(s, y, tmp, tmp2);
+            split(s, y, 0, s->n, s->noise, tmp);
+        }
+        rc = 0;
+    }
+    free(y);
+    free(tmp);
+    free(tmp2);
     return rc;
 }

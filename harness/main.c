@@ -36,6 +36,12 @@ static const char usage_text[] =
     "                            one kernel on your own float32 .npy tensors\n"
     "  catalog [--check]         tasks/README.md, the catalog of every paper, from\n"
     "                            tasks/catalog.tsv, the specs and reports/verdicts.tsv\n"
+    "  history [--kernel K] [--backend B] [--task T] [--params P] [--json]\n"
+    "                            each series' median time across runs in the SQLite\n"
+    "                            history, with step changes flagged\n"
+    "  compare [OPTIONS] BASE NEW  two runs (folders or Google Benchmark JSON): timings\n"
+    "                            against the measured noise, agreement, verdicts;\n"
+    "                            exit 1 on a real regression (claimbench compare --help)\n"
     "\n"
     "global options (before COMMAND):\n"
     "  --tasks DIR       task specs (default tasks)\n"
@@ -46,8 +52,8 @@ static const char usage_text[] =
     "  --quiet           no progress lines\n"
     "  -h, --help        this text; 'claimbench COMMAND --help' for a command\n"
     "\n"
-    "exit codes: 0 done, 1 a check failed (agreement), 2 bad usage or bad spec\n"
-    "(nothing run), 3 runtime failure.\n";
+    "exit codes: 0 done, 1 a check failed (agreement) or a real regression (compare),\n"
+    "2 bad usage or bad spec (nothing run), 3 runtime failure.\n";
 
 static int print_usage(FILE *f, int code)
 {
@@ -197,7 +203,8 @@ static const struct {
 } commands[] = {
     {"list", cb_cmd_list},     {"check", cb_cmd_check},   {"bench", cb_cmd_bench},
     {"verify", cb_cmd_verify}, {"report", cb_cmd_report}, {"run", cb_cmd_run},
-    {"catalog", cb_cmd_catalog},
+    {"catalog", cb_cmd_catalog}, {"history", cb_cmd_history},
+    {"compare", cb_cmd_compare},
 };
 
 int main(int argc, char **argv)

@@ -87,6 +87,15 @@ void cb_plot_free(cb_plot *p)
     p->n = p->cap = 0;
 }
 
+int cb_plot_xtic(cb_plot *p, double at, const char *label)
+{
+    if (p->n_xtics >= CB_PLOT_MAX_XTICS) return -1;
+    p->xtic_at[p->n_xtics] = at;
+    snprintf(p->xtic_label[p->n_xtics], sizeof p->xtic_label[0], "%s", label);
+    p->n_xtics++;
+    return 0;
+}
+
 int cb_loglog_slope(const double *x, const double *y, int n, double *slope)
 {
     double sx = 0, sy = 0, sxx = 0, sxy = 0;
@@ -210,6 +219,15 @@ static void put_script(FILE *f, const cb_plot *p, const char *svg_tmp, const cha
                "set autoscale fix\n"
                "set offsets graph 0.03, graph 0.03, graph 0.06, graph 0.06\n"
                "set border lw 1\n");
+    if (p->n_xtics > 0) {
+        fprintf(f, "set xtics rotate by -35 noenhanced (");
+        for (int i = 0; i < p->n_xtics; i++) {
+            fprintf(f, "%s", i ? ", " : "");
+            put_dq(f, p->xtic_label[i]);
+            fprintf(f, " %.10g", p->xtic_at[i]);
+        }
+        fprintf(f, ")\n");
+    }
     /* SVG first (the brief's terminal; a white background so the figure
      * also reads on a dark page), then the PNG of the same plot. */
     fprintf(f, "set terminal svg size 800,500 dynamic enhanced font 'DejaVu Sans,10' "

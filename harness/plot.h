@@ -21,6 +21,8 @@ typedef struct cb_plot_series {
     int dash;                   /* 0: solid, 1, 2, ...: dash patterns */
 } cb_plot_series;
 
+#define CB_PLOT_MAX_XTICS 64
+
 typedef struct cb_plot {
     char title[256];
     char xlabel[128];
@@ -29,6 +31,9 @@ typedef struct cb_plot {
     int logy;                   /* 0: linear, else the log base */
     int n, cap;
     cb_plot_series *s;
+    int n_xtics;                /* 0: gnuplot's own x ticks; else these labelled ones */
+    double xtic_at[CB_PLOT_MAX_XTICS];
+    char xtic_label[CB_PLOT_MAX_XTICS][24];
 } cb_plot;
 
 /* Start an empty plot (no allocation yet). */
@@ -40,6 +45,10 @@ void cb_plot_init(cb_plot *p, const char *title, const char *xlabel, const char 
 int cb_plot_add(cb_plot *p, const char *label, int n, const double *x, const double *y,
                 const double *ylo, const double *yhi);
 void cb_plot_free(cb_plot *p);
+/* Label the x axis at `at` with `label` (such as a short commit), drawn
+ * verbatim and slanted; labelled ticks replace the automatic ones. Returns 0,
+ * or -1 when CB_PLOT_MAX_XTICS are set already. */
+int cb_plot_xtic(cb_plot *p, double at, const char *label);
 
 /* Least-squares slope of log(y) against log(x) over the points with x > 0
  * and y > 0. Returns 0 with *slope set, or -1 with fewer than two distinct x. */

@@ -6,6 +6,9 @@
  * reports/<id>.md — the spec's own prose with the generated sections woven in
  * at its marker lines — and reports/index.md. Nothing here measures or
  * judges: timings come from the rows' repetitions, verdicts from verify.
+ * Two additions live in their own sections at the end: the trend figure of
+ * each kernel across the runs of the SQLite history (fig_history), and the
+ * HTML pages rendered from the Markdown (html.h).
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "report.h"
@@ -20,6 +23,8 @@
 #include <sys/types.h>
 
 #include "cli.h"
+#include "history.h"
+#include "html.h"
 #include "kernel.h"
 #include "plot.h"
 #include "results.h"
@@ -63,6 +68,7 @@ typedef struct rep {
     double peak_1t, peak_all;   /* FMA peak GFLOP/s (NaN when not measured) */
     double sgemm_blas, sgemm_dnnl;
     const char *reports_dir;
+    const char *history;        /* SQLite history for the trend figures (NULL: none) */
     char figdir[1100];
     int quiet;
     int n_fig, cap_fig;
@@ -308,6 +314,7 @@ static void classify_params(krows *k)
 static int is_timed_row(const cb_row *row, const char *task, const char *kernel)
 {
     return row->kind != CB_ROW_METRIC && strcmp(row->backend, "-") != 0 &&
+           strcmp(row->metric, "time") == 0 &&
            strcmp(row->task, task) == 0 && (!kernel || strcmp(row->kernel, kernel) == 0);
 }
 
@@ -686,6 +693,8 @@ static int fig_decode_per_token(rep *r, const cb_spec *s)
     return rc;
 }
 
+static int fig_history(rep *r, const cb_spec *s);
+
 /* The kinds of figure every task gets, in the order the report shows them.
  * A new kind is a function like the ones above and one line here. */
 typedef struct figure_kind {
@@ -697,6 +706,7 @@ static const figure_kind figure_kinds[] = {
     {"time per call, per kernel", fig_kernel_time},
     {"every kernel, per backend", fig_backend_kernels},
     {"decoding time per token", fig_decode_per_token},
+    {"trend across the runs of the history", fig_history},
 };
 
 /* ---- sections ----------------------------------------------------------------- */
@@ -1275,12 +1285,16 @@ static int copy_into_reports(const char *run_dir, const char *reports_dir, const
     return rc;
 }
 
-int cb_report_write(const char *run_dir, const char *tasks_dir, const char *reports_dir, int quiet,
-                    char *err, size_t errlen)
+static int write_html(const char *reports_dir, const cb_spec *specs, int n, char *err, size_t errlen);
+
+/* cb_report_write, with the history the trend figures are drawn from. */
+static int report_write(const char *run_dir, const char *tasks_dir, const char *reports_dir,
+                        const char *history, int quiet, char *err, size_t errlen)
 {
     rep r;
     memset(&r, 0, sizeof r);
     r.reports_dir = reports_dir;
+    r.history = history;
     r.quiet = quiet;
     char *real = realpath(run_dir, NULL);
     if (!real) {
@@ -1335,6 +1349,8 @@ int cb_report_write(const char *run_dir, const char *tasks_dir, const char *repo
         cb_fail(err, errlen, "%s", r.err);
         goto done;
     }
+    if (write_html(reports_dir, specs, n, err, errlen) != 0) goto done;
+    if (!quiet) fprintf(stderr, "report: %s/index.html and a page per task\n", reports_dir);
     if (copy_into_reports(run_dir, reports_dir, "verdicts.tsv", err, errlen) != 0 ||
         copy_into_reports(run_dir, reports_dir, "machine.tsv", err, errlen) != 0)
         goto done;
@@ -1346,6 +1362,12 @@ done:
     return rc;
 }
 
+int cb_report_write(const char *run_dir, const char *tasks_dir, const char *reports_dir, int quiet,
+                    char *err, size_t errlen)
+{
+    return report_write(run_dir, tasks_dir, reports_dir, NULL, quiet, err, errlen);
+}
+
 int cb_cmd_report(const cb_cli *cli, int argc, char **argv)
 {
     const char *run = NULL;
@@ -1355,7 +1377,11 @@ int cb_cmd_report(const cb_cli *cli, int argc, char **argv)
                    "Writes <reports>/<task>.md for every task spec, <reports>/index.md and the\n"
                    "figures (<reports>/figures/*.svg and *.png, drawn with gnuplot) from the\n"
                    "latest run (or RUN_DIR): timings, agreement, probe metrics, the verdicts\n"
-                   "of 'claimbench verify' and the machine, woven into each spec's prose.\n");
+                   "of 'claimbench verify' and the machine, woven into each spec's prose.\n"
+                   "With two runs or more of a task in the history (--history), a figure per\n"
+                   "kernel and backend draws its median times across the runs, steps marked.\n"
+                   "Then <reports>/index.html and <reports>/<task>.html: the same reports as\n"
+                   "web pages (relative links, inline style, no script) to open from disk.\n");
             return CB_EXIT_OK;
         }
         if (argv[a][0] == '-' || run) {
@@ -1372,7 +1398,216 @@ int cb_cmd_report(const cb_cli *cli, int argc, char **argv)
         fprintf(stderr, "claimbench report: no results: run claimbench bench first (%s)\n", err);
         return CB_EXIT_ERROR;
     }
-    int rc = cb_report_write(dir, cli->tasks_dir, cli->reports_dir, cli->quiet, err, sizeof err);
+    int rc = report_write(dir, cli->tasks_dir, cli->reports_dir, cli->history, cli->quiet, err, sizeof err);
     if (rc != CB_EXIT_OK) fprintf(stderr, "claimbench report: %s\n", err);
+    return rc;
+}
+
+/* ==== the trend of each kernel across the runs of the history ================
+ *
+ * Figure kind 4, drawn when the SQLite history holds two runs or more of the
+ * task on this run's machine: per kernel and backend, the median time per
+ * call in each run (x: the runs in date order, labelled with their commits),
+ * one line per parameter set, and each step that `claimbench history` flags
+ * (history.h) as a vertical black segment across the jump. A history that
+ * cannot be read costs the figure only, with a warning. */
+
+typedef struct hrun {
+    const char *run, *commit, *date;
+} hrun;
+
+static int cmp_hrun(const void *a, const void *b)
+{
+    const hrun *x = a, *y = b;
+    int c = strcmp(x->date, y->date);
+    return c ? c : strcmp(x->run, y->run);
+}
+
+/* Index (1-based) of run name among the n sorted runs; 0 when absent. */
+static int hrun_index(const hrun *runs, int n, const char *run)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(runs[i].run, run) == 0) return i + 1;
+    return 0;
+}
+
+static int add_figref(rep *r, const char *stem, const char *caption)
+{
+    if (r->n_fig == r->cap_fig) {
+        int cap = r->cap_fig ? 2 * r->cap_fig : 8;
+        figref *g = realloc(r->fig, (size_t)cap * sizeof *g);
+        if (!g) return cb_fail(r->err, sizeof r->err, "figure %s: out of memory", stem);
+        r->fig = g;
+        r->cap_fig = cap;
+    }
+    sfmt(r->fig[r->n_fig].stem, sizeof r->fig[0].stem, "%s", stem);
+    sfmt(r->fig[r->n_fig].caption, sizeof r->fig[0].caption, "%s", caption);
+    r->n_fig++;
+    return 0;
+}
+
+/* The parameters of series i that are not the same in every series of the
+ * group: its line's label ("" when none differ). */
+static void history_label(const cb_hist_series *g, int ng, int i, char *buf, size_t len)
+{
+    cb_params mine, other, lab = {0};
+    buf[0] = '\0';
+    if (cb_params_parse(&mine, g[i].params) != 0) {
+        sfmt(buf, len, "%s", g[i].params);
+        return;
+    }
+    for (int j = 0; j < mine.n; j++) {
+        int common = 1;
+        for (int k = 0; k < ng && common; k++)
+            common = cb_params_parse(&other, g[k].params) == 0 && cb_params_find(&other, mine.name[j]) >= 0 &&
+                     cb_params_get(&other, mine.name[j], NAN) == mine.value[j];
+        if (!common) cb_params_set(&lab, mine.name[j], mine.value[j]);
+    }
+    cb_params_format(&lab, buf, len);
+}
+
+/* One figure: the ng series of one kernel on one backend. */
+static int fig_history_group(rep *r, const cb_spec *s, const cb_hist_series *g, int ng)
+{
+    int total = 0, longest = 0;
+    for (int i = 0; i < ng; i++) {
+        total += g[i].n;
+        if (g[i].n > longest) longest = g[i].n;
+    }
+    if (longest < 2) return 0;
+    hrun *runs = malloc((size_t)total * sizeof *runs);
+    double *x = malloc((size_t)longest * sizeof *x), *y = malloc((size_t)longest * sizeof *y);
+    if (!runs || !x || !y) {
+        free(runs);
+        free(x);
+        free(y);
+        return cb_fail(r->err, sizeof r->err, "out of memory");
+    }
+    /* Every run of the group once, in date order. */
+    int nr = 0;
+    for (int i = 0; i < ng; i++)
+        for (int k = 0; k < g[i].n; k++)
+            runs[nr++] = (hrun){g[i].p[k].run, g[i].p[k].commit, g[i].p[k].date};
+    qsort(runs, (size_t)nr, sizeof *runs, cmp_hrun);
+    int u = 0;
+    for (int i = 0; i < nr; i++)
+        if (u == 0 || strcmp(runs[u - 1].run, runs[i].run) != 0) runs[u++] = runs[i];
+    nr = u;
+
+    /* Unit from the geometric mean of the medians; a log axis only when
+     * they span more than a factor 4 (else it would show one tick label). */
+    double logsum = 0, lo = INFINITY, hi = 0;
+    int points = 0;
+    for (int i = 0; i < ng; i++)
+        for (int k = 0; k < g[i].n; k++)
+            if (g[i].p[k].median > 0) {
+                logsum += log(g[i].p[k].median);
+                points++;
+                if (g[i].p[k].median < lo) lo = g[i].p[k].median;
+                if (g[i].p[k].median > hi) hi = g[i].p[k].median;
+            }
+    int logy = points && hi > 4 * lo ? 10 : 0;
+    double gm = points ? exp(logsum / points) : 1, scale = 1;
+    const char *unit = "s";
+    if (gm < 1e-6) scale = 1e9, unit = "ns";
+    else if (gm < 1e-3) scale = 1e6, unit = "µs";
+    else if (gm < 1) scale = 1e3, unit = "ms";
+
+    char stem[256], title[256], ylabel[128], caption[512];
+    sfmt(stem, sizeof stem, "%s-history-%s-%s", s->id, g[0].kernel, g[0].backend);
+    safe_name(stem);
+    sfmt(title, sizeof title, "%s: %s on %s across %d runs", s->id, g[0].kernel, g[0].backend, nr);
+    sfmt(ylabel, sizeof ylabel, "median time per call (%s)", unit);
+    cb_plot p;
+    cb_plot_init(&p, title, "run (commit), oldest first", ylabel, 0, logy);
+    for (int i = 0; i < nr && i < CB_PLOT_MAX_XTICS; i++) {
+        char tic[16];
+        sfmt(tic, sizeof tic, "%.10s", runs[i].commit[0] ? runs[i].commit : "?");
+        cb_plot_xtic(&p, i + 1, tic);
+    }
+    int rc = 0, n_steps = 0;
+    char steps_text[256] = "";
+    for (int i = 0; i < ng && rc == 0; i++) {
+        char label[160];
+        history_label(g, ng, i, label, sizeof label);
+        for (int k = 0; k < g[i].n; k++) {
+            x[k] = hrun_index(runs, nr, g[i].p[k].run);
+            y[k] = g[i].p[k].median * scale;
+        }
+        if (cb_plot_add(&p, label[0] ? label : "median", g[i].n, x, y, NULL, NULL) != 0) rc = -1;
+        for (int t = 0; t < g[i].n_steps && rc == 0 && n_steps < 6; t++) {
+            const cb_hist_step *st = &g[i].steps[t];
+            double at = 0.5 * (x[st->at - 1] + x[st->at]);
+            double sx[2] = {at, at}, sy[2] = {st->before * scale, st->after * scale};
+            char sl[192];
+            sfmt(sl, sizeof sl, "step %+.0f%% before %s%s%s", 100 * st->change, g[i].p[st->at].commit,
+                 label[0] ? ", " : "", label);
+            if (cb_plot_add(&p, sl, 2, sx, sy, NULL, NULL) != 0) {
+                rc = -1;
+                break;
+            }
+            p.s[p.n - 1].color = 7; /* black */
+            p.s[p.n - 1].dash = 1;
+            size_t used = strlen(steps_text);
+            sfmt(steps_text + used, sizeof steps_text - used, "%s%+.0f%% before `%.12s`", n_steps ? ", " : "",
+                 100 * st->change, g[i].p[st->at].commit);
+            n_steps++;
+        }
+    }
+    if (rc != 0) rc = cb_fail(r->err, sizeof r->err, "figure %s: out of memory", stem);
+    if (rc == 0) rc = cb_plot_render(&p, r->figdir, stem, r->err, sizeof r->err);
+    cb_plot_free(&p);
+    if (rc == 0) {
+        sfmt(caption, sizeof caption,
+             "Trend: median time per call of `%s` on `%s` in each of the %d runs of the history on "
+             "this machine, from `%.12s` to `%.12s`, one line per parameter set%s. %s%s%s",
+             g[0].kernel, g[0].backend, nr, runs[0].commit, runs[nr - 1].commit, logy ? " (log y)" : "",
+             n_steps ? "Steps flagged by `claimbench history` (black): " : "No step flagged by `claimbench history`.",
+             steps_text, n_steps ? "." : "");
+        rc = add_figref(r, stem, caption);
+    }
+    free(runs);
+    free(x);
+    free(y);
+    return rc;
+}
+
+static int fig_history(rep *r, const cb_spec *s)
+{
+    struct stat sb;
+    if (!r->history || !r->history[0] || stat(r->history, &sb) != 0) return 0; /* no history yet */
+    cb_hist_filter f = {.task = s->id, .machine = machine_get(r, "hostname")};
+    cb_hist_set set;
+    char e[1024];
+    if (cb_history_series(r->history, &f, &set, e, sizeof e) != 0) {
+        if (!r->quiet) fprintf(stderr, "report: warning: no trend figures for %s: %s\n", s->id, e);
+        return 0;
+    }
+    int rc = 0;
+    /* The series come ordered by kernel and backend: one figure per run of equal ones. */
+    for (int i = 0; i < set.n && rc == 0;) {
+        int j = i + 1;
+        while (j < set.n && strcmp(set.s[j].kernel, set.s[i].kernel) == 0 &&
+               strcmp(set.s[j].backend, set.s[i].backend) == 0)
+            j++;
+        rc = fig_history_group(r, s, set.s + i, j - i);
+        i = j;
+    }
+    cb_hist_set_free(&set);
+    return rc;
+}
+
+/* ==== the HTML pages ===========================================================
+ *
+ * index.html and <task>.html, rendered from the Markdown just written. */
+
+static int write_html(const char *reports_dir, const cb_spec *specs, int n, char *err, size_t errlen)
+{
+    const char **pages = malloc((size_t)(n + 1) * sizeof *pages);
+    if (!pages) return cb_fail(err, errlen, "out of memory");
+    pages[0] = "index";
+    for (int i = 0; i < n; i++) pages[i + 1] = specs[i].id;
+    int rc = cb_html_write_reports(reports_dir, pages, n + 1, err, errlen);
+    free(pages);
     return rc;
 }

@@ -11,7 +11,9 @@
  * Figures are drawn with gnuplot into <reports>/figures/ as SVG and PNG.
  * Every file is written atomically. The run's verdicts.tsv and machine.tsv are
  * copied beside the reports, so a committed snapshot says what it measured
- * and where (the catalog reads its verdicts from there).
+ * and where (the catalog reads its verdicts from there). It also writes
+ * index.html and <task>.html (html.h) and, when the history holds two or more
+ * runs, one trend figure per kernel and backend.
  */
 #ifndef CB_REPORT_H
 #define CB_REPORT_H

@@ -24,6 +24,10 @@ extern const cb_impl cb_impl_ref_softmax_decode, cb_impl_blas_softmax_decode,
 extern const cb_impl cb_impl_ref_softmax_decode_nocache, cb_impl_blas_softmax_decode_nocache,
     cb_impl_dnnl_softmax_decode_nocache;
 
+/* Test-only (impls/testing/): its faulty backend crashes or hangs on purpose. */
+extern const cb_kernel cb_kernel_selftest_fault;
+extern const cb_impl cb_impl_ref_selftest_fault, cb_impl_faulty_selftest_fault;
+
 /* Probes. */
 extern const cb_probe cb_probe_causal_forms;
 
@@ -33,6 +37,7 @@ const cb_kernel *const cb_kernels[] = {
     &cb_kernel_linear_decode,
     &cb_kernel_softmax_decode,
     &cb_kernel_softmax_decode_nocache,
+    &cb_kernel_selftest_fault,
     NULL,
 };
 
@@ -43,6 +48,7 @@ const cb_impl *const cb_impls[] = {
     &cb_impl_ref_softmax_decode, &cb_impl_blas_softmax_decode, &cb_impl_dnnl_softmax_decode,
     &cb_impl_ref_softmax_decode_nocache, &cb_impl_blas_softmax_decode_nocache,
     &cb_impl_dnnl_softmax_decode_nocache,
+    &cb_impl_ref_selftest_fault, &cb_impl_faulty_selftest_fault,
     NULL,
 };
 

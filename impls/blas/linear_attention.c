@@ -25,6 +25,9 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef CB_INJECT_DELAY_US
+#include <time.h>
+#endif
 
 typedef struct blas_la {
     int64_t H, N, d, dv, C;
@@ -161,6 +164,23 @@ static int blas_la_run(void *state, const cb_params *p, const cb_tensor *in, cb_
         else
             head_noncausal(s, q, k, v, o);
     }
+#ifdef CB_INJECT_PERTURB
+    /* Test-only (make inject, tests/t_compare.t): an injected numerical
+     * regression, every output 0.1% too large. */
+    for (int64_t i = 0; i < s->H * N * dv; i++)
+        out[0].data[i] *= 1.001f;
+#endif
+#ifdef CB_INJECT_DELAY_US
+    /* Test-only (make inject, tests/t_compare.t): an injected performance
+     * regression, a busy wait of CB_INJECT_DELAY_US microseconds per call. */
+    {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+        while ((t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000L < (CB_INJECT_DELAY_US));
+    }
+#endif
     return 0;
 }
 
