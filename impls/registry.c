@@ -28,8 +28,26 @@ extern const cb_impl cb_impl_ref_softmax_decode_nocache, cb_impl_blas_softmax_de
 extern const cb_kernel cb_kernel_selftest_fault;
 extern const cb_impl cb_impl_ref_selftest_fault, cb_impl_faulty_selftest_fault;
 
+/* Efficient attention: Performer, Sparse Transformer, XCiT, AFT, Galerkin. */
+extern const cb_kernel cb_kernel_favor_attention, cb_kernel_sparse_attention, cb_kernel_xca,
+    cb_kernel_aft_simple, cb_kernel_aft_full, cb_kernel_galerkin_attention,
+    cb_kernel_fourier_attention;
+extern const cb_impl cb_impl_ref_favor_attention, cb_impl_blas_favor_attention,
+    cb_impl_dnnl_favor_attention;
+extern const cb_impl cb_impl_ref_sparse_attention, cb_impl_blas_sparse_attention,
+    cb_impl_dnnl_sparse_attention;
+extern const cb_impl cb_impl_ref_xca, cb_impl_blas_xca, cb_impl_dnnl_xca;
+extern const cb_impl cb_impl_ref_aft_simple, cb_impl_blas_aft_simple, cb_impl_dnnl_aft_simple;
+extern const cb_impl cb_impl_ref_aft_full, cb_impl_blas_aft_full, cb_impl_dnnl_aft_full;
+extern const cb_impl cb_impl_ref_galerkin_attention, cb_impl_blas_galerkin_attention,
+    cb_impl_dnnl_galerkin_attention;
+extern const cb_impl cb_impl_ref_fourier_attention, cb_impl_blas_fourier_attention,
+    cb_impl_dnnl_fourier_attention;
+
 /* Probes. */
-extern const cb_probe cb_probe_causal_forms;
+extern const cb_probe cb_probe_causal_forms, cb_probe_favor_estimators,
+    cb_probe_sparse_reachability, cb_probe_xca_memory, cb_probe_aft_forms, cb_probe_aft_memory,
+    cb_probe_galerkin_orders;
 
 const cb_kernel *const cb_kernels[] = {
     &cb_kernel_softmax_attention,
@@ -37,6 +55,13 @@ const cb_kernel *const cb_kernels[] = {
     &cb_kernel_linear_decode,
     &cb_kernel_softmax_decode,
     &cb_kernel_softmax_decode_nocache,
+    &cb_kernel_favor_attention,
+    &cb_kernel_sparse_attention,
+    &cb_kernel_xca,
+    &cb_kernel_aft_simple,
+    &cb_kernel_aft_full,
+    &cb_kernel_galerkin_attention,
+    &cb_kernel_fourier_attention,
     &cb_kernel_selftest_fault,
     NULL,
 };
@@ -48,12 +73,27 @@ const cb_impl *const cb_impls[] = {
     &cb_impl_ref_softmax_decode, &cb_impl_blas_softmax_decode, &cb_impl_dnnl_softmax_decode,
     &cb_impl_ref_softmax_decode_nocache, &cb_impl_blas_softmax_decode_nocache,
     &cb_impl_dnnl_softmax_decode_nocache,
+    &cb_impl_ref_favor_attention, &cb_impl_blas_favor_attention, &cb_impl_dnnl_favor_attention,
+    &cb_impl_ref_sparse_attention, &cb_impl_blas_sparse_attention, &cb_impl_dnnl_sparse_attention,
+    &cb_impl_ref_xca, &cb_impl_blas_xca, &cb_impl_dnnl_xca,
+    &cb_impl_ref_aft_simple, &cb_impl_blas_aft_simple, &cb_impl_dnnl_aft_simple,
+    &cb_impl_ref_aft_full, &cb_impl_blas_aft_full, &cb_impl_dnnl_aft_full,
+    &cb_impl_ref_galerkin_attention, &cb_impl_blas_galerkin_attention,
+    &cb_impl_dnnl_galerkin_attention,
+    &cb_impl_ref_fourier_attention, &cb_impl_blas_fourier_attention,
+    &cb_impl_dnnl_fourier_attention,
     &cb_impl_ref_selftest_fault, &cb_impl_faulty_selftest_fault,
     NULL,
 };
 
 const cb_probe *const cb_probes[] = {
     &cb_probe_causal_forms,
+    &cb_probe_favor_estimators,
+    &cb_probe_sparse_reachability,
+    &cb_probe_xca_memory,
+    &cb_probe_aft_forms,
+    &cb_probe_aft_memory,
+    &cb_probe_galerkin_orders,
     NULL,
 };
 
