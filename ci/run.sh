@@ -8,6 +8,8 @@ step "make test"
 make test
 step "make regress"
 make regress
+step "JUnit XML of the suite (build/junit.xml)"
+sh ci/junit.sh
 step "make asan"
 make asan
 step "done"
