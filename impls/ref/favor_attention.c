@@ -62,7 +62,7 @@ static int want_dim(cb_params *p, const char *name, int64_t *out, char *err, siz
 
 static int fa_shapes(cb_params *p, cb_shape *in, cb_shape *out, char *err, size_t errlen)
 {
-    int64_t H, N, d, dv, m;
+    int64_t H = 0, N = 0, d = 0, dv = 0, m = 0;
     if (want_dim(p, "H", &H, err, errlen) || want_dim(p, "N", &N, err, errlen) ||
         want_dim(p, "d", &d, err, errlen))
         return -1;
