@@ -21,11 +21,13 @@
  * count memory mapped directly (OpenBLAS's fixed buffer pool, thread
  * stacks, possibly JIT code pages), none of which depends on N. It is a
  * count, not a sample: the same allocations give the same bytes on every
- * run. Transient allocations freed inside run() would be missed; none of
- * these implementations allocates in run() (kernel.h asks for scratch in
- * prepare()), which the "after prepare" and "after run" readings confirm
- * (the larger of the two is kept). Peak RSS (ru_maxrss) was not used: it
- * only grows, includes the inputs, and depends on what the allocator reuses.
+ * run. Transient allocations freed inside run() would be missed; these
+ * implementations allocate their scratch in prepare() (kernel.h), and the
+ * larger of the readings after prepare() and after run() is kept, so what a
+ * library allocates on the first call and keeps is counted too (dnnl/xca.c
+ * avoids a oneDNN path that allocates inside every call). Peak RSS
+ * (ru_maxrss) was not used: it only grows, includes the inputs, and
+ * depends on what the allocator reuses.
  * glibc's per-thread cache of small freed chunks is drained before each
  * measurement (see tcache_drain), else small allocations could be served
  * from chunks mallinfo2 already counts as in use. Draining has the opposite
