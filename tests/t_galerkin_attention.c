@@ -310,8 +310,8 @@ static void test_backends(void)
         "H=3,N=130,d=64",
         "H=2,N=300,d=20",   /* d not a multiple of 16 */
         "H=8,N=64,d=64",
-        "H=2,N=1500,d=8",   /* Fourier: 512-row blocks and a tail of 476 (blas and dnnl) */
-        "H=1,N=2049,d=3",   /* Fourier blas: 512-row blocks, tail of 1 */
+        "H=2,N=1500,d=8",   /* Fourier: blas 512-row, dnnl 1024-row blocks; tail of 476 */
+        "H=1,N=2049,d=3",   /* Fourier: blas 256-row, dnnl 1024-row blocks; tail of 1 */
     };
     static const char *const kernels[2] = {"galerkin_attention", "fourier_attention"};
     static const char *const backends[] = {"blas", "dnnl"};
