@@ -207,3 +207,50 @@ void cb_metrics_free(cb_metrics *ms)
     ms->m = NULL;
     ms->n = ms->cap = 0;
 }
+
+/* ---- one call outside the timed path ------------------------------------ */
+
+int cb_impl_run_arrays(const cb_kernel *k, const cb_impl *im, cb_params *p,
+                       const float *const *in, float **out, int64_t *n, char *err, size_t errlen)
+{
+    cb_shape ish[CB_MAX_TENSORS], osh[CB_MAX_TENSORS];
+    if (k->shapes(p, ish, osh, err, errlen))
+        return -1;
+    cb_tensor ti[CB_MAX_TENSORS], to[CB_MAX_TENSORS];
+    memset(ti, 0, sizeof ti);
+    memset(to, 0, sizeof to);
+    int rc = -1;
+    void *state = NULL;
+    *out = NULL;
+    for (int t = 0; t < k->n_in; t++) {
+        if (cb_tensor_alloc(&ti[t], k->in[t], &ish[t])) {
+            cb_fail(err, errlen, "%s/%s: out of memory", im->kernel, im->backend);
+            goto done;
+        }
+        memcpy(ti[t].data, in[t], (size_t)cb_shape_numel(&ish[t]) * sizeof(float));
+    }
+    for (int t = 0; t < k->n_out; t++)
+        if (cb_tensor_alloc(&to[t], k->out[t], &osh[t])) {
+            cb_fail(err, errlen, "%s/%s: out of memory", im->kernel, im->backend);
+            goto done;
+        }
+    if (im->prepare && im->prepare(&state, p, ti, to, err, errlen))
+        goto done;
+    if (im->run(state, p, ti, to)) {
+        cb_fail(err, errlen, "%s/%s: run failed", im->kernel, im->backend);
+        goto done;
+    }
+    *n = cb_shape_numel(&osh[0]);
+    *out = malloc((size_t)(*n > 0 ? *n : 1) * sizeof(float));
+    if (!*out) {
+        cb_fail(err, errlen, "%s/%s: out of memory", im->kernel, im->backend);
+        goto done;
+    }
+    memcpy(*out, to[0].data, (size_t)*n * sizeof(float));
+    rc = 0;
+done:
+    if (state && im->release) im->release(state);
+    for (int t = 0; t < k->n_in; t++) cb_tensor_free(&ti[t]);
+    for (int t = 0; t < k->n_out; t++) cb_tensor_free(&to[t]);
+    return rc;
+}

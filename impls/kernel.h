@@ -105,6 +105,13 @@ typedef struct cb_impl {
     void (*release)(void *state);        /* may be NULL */
 } cb_impl;
 
+/* Run `im` once at parameters p on caller-owned input arrays (one per input
+ * of k, in order, copied into fresh tensors) and return output 0 in a new
+ * malloc'd array of *n floats that the caller frees: prepare, run, release,
+ * as a probe needs them outside any timing. Returns 0, or -1 with err. */
+int cb_impl_run_arrays(const cb_kernel *k, const cb_impl *im, cb_params *p,
+                       const float *const *in, float **out, int64_t *n, char *err, size_t errlen);
+
 /* ---- probes: deterministic experiments emitting metrics --------------- */
 typedef struct cb_metric {
     char name[CB_NAME_MAX];

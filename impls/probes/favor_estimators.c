@@ -536,45 +536,19 @@ static int run_kernel(const char *backend, const att *a, int m, const float *con
     if (cb_params_set(&kp, "H", 1) || cb_params_set(&kp, "N", a->N) || cb_params_set(&kp, "d", a->d) ||
         cb_params_set(&kp, "dv", a->dv) || cb_params_set(&kp, "m", m))
         return cb_fail(err, errlen, "favor_estimators: too many parameters");
-    cb_shape ish[CB_MAX_TENSORS], osh[CB_MAX_TENSORS];
-    if (k->shapes(&kp, ish, osh, err, errlen))
+    float *o = NULL;
+    int64_t n = 0;
+    if (cb_impl_run_arrays(k, im, &kp, x, &o, &n, err, errlen))
         return -1;
-    cb_tensor in[4], out[1];
-    memset(in, 0, sizeof in);
-    memset(out, 0, sizeof out);
-    void *state = NULL;
-    int rc = -1;
-    for (int t = 0; t < 4; t++) {
-        if (cb_tensor_alloc(&in[t], k->in[t], &ish[t])) {
-            cb_fail(err, errlen, "favor_estimators: out of memory");
-            goto done;
-        }
-        memcpy(in[t].data, x[t], (size_t)cb_shape_numel(&ish[t]) * sizeof(float));
-    }
-    if (cb_tensor_alloc(&out[0], k->out[0], &osh[0])) {
-        cb_fail(err, errlen, "favor_estimators: out of memory");
-        goto done;
-    }
-    if (im->prepare && im->prepare(&state, &kp, in, out, err, errlen))
-        goto done;
-    if (im->run(state, &kp, in, out)) {
-        cb_fail(err, errlen, "favor_estimators: favor_attention/%s run failed", backend);
-        goto done;
-    }
     double num = 0, den = 0;
-    for (size_t i = 0; i < (size_t)a->N * a->dv; i++) {
-        double dd = fabs((double)out[0].data[i] - a->est[i]);
+    for (size_t i = 0; i < (size_t)a->N * a->dv && i < (size_t)n; i++) {
+        double dd = fabs((double)o[i] - a->est[i]);
         if (!(dd <= num)) num = dd;
         if (fabs(a->est[i]) > den) den = fabs(a->est[i]);
     }
+    free(o);
     *e = num / den;
-    rc = 0;
-done:
-    if (state && im->release) im->release(state);
-    for (int t = 0; t < 4; t++)
-        cb_tensor_free(&in[t]);
-    cb_tensor_free(&out[0]);
-    return rc;
+    return 0;
 }
 
 static void round_to_float(double *x, float *f, size_t n)

@@ -117,39 +117,13 @@ static int run_f32(const char *kernel, const char *backend, cb_params *kp, const
     const cb_impl *im = cb_impl_find(kernel, backend);
     if (!k || !im)
         return cb_fail(err, errlen, "galerkin_orders: no %s/%s in the registry", kernel, backend);
-    cb_shape ish[CB_MAX_TENSORS], osh[CB_MAX_TENSORS];
-    if (k->shapes(kp, ish, osh, err, errlen))
+    float *o = NULL;
+    int64_t n = 0;
+    if (cb_impl_run_arrays(k, im, kp, x, &o, &n, err, errlen))
         return -1;
-    cb_tensor in[3], out[1];
-    memset(in, 0, sizeof in);
-    memset(out, 0, sizeof out);
-    int rc = -1;
-    void *state = NULL;
-    for (int t = 0; t < 3; t++) {
-        if (cb_tensor_alloc(&in[t], k->in[t], &ish[t])) {
-            cb_fail(err, errlen, "galerkin_orders: out of memory");
-            goto done;
-        }
-        memcpy(in[t].data, x[t], (size_t)cb_shape_numel(&ish[t]) * sizeof(float));
-    }
-    if (cb_tensor_alloc(&out[0], k->out[0], &osh[0])) {
-        cb_fail(err, errlen, "galerkin_orders: out of memory");
-        goto done;
-    }
-    if (im->prepare && im->prepare(&state, kp, in, out, err, errlen))
-        goto done;
-    if (im->run(state, kp, in, out)) {
-        cb_fail(err, errlen, "galerkin_orders: %s/%s run failed", kernel, backend);
-        goto done;
-    }
-    *e = rel_err_f(out[0].data, y, (size_t)cb_shape_numel(&osh[0]));
-    rc = 0;
-done:
-    if (state && im->release) im->release(state);
-    for (int t = 0; t < 3; t++)
-        cb_tensor_free(&in[t]);
-    cb_tensor_free(&out[0]);
-    return rc;
+    *e = rel_err_f(o, y, (size_t)n);
+    free(o);
+    return 0;
 }
 
 static int get_dim(const cb_params *p, const char *name, int64_t *out, char *err, size_t errlen)
