@@ -15,7 +15,7 @@ BUILD    ?= build
 SAN      ?=
 CC       := gcc
 CXX      := g++
-PKGS     := openblas yaml-0.1 sqlite3 libcmark
+PKGS     := openblas yaml-0.1 sqlite3 libcmark fftw3f
 CPPFLAGS := -D_POSIX_C_SOURCE=200809L -Iimpls -Iharness $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # -std=c11 (ISO mode) keeps gcc from contracting a*b+c into FMA, so the ref
 # backend gives the same bits wherever it is built.

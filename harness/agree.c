@@ -6,7 +6,10 @@
  * why): a point passes when its absolute error is within max_abs or its
  * relative error within max_rel, and the whole output must also have a
  * normalized L2 error within nl2. Any NaN or Inf in a candidate fails, since
- * no kernel here may produce one from finite inputs.
+ * no kernel here may produce one from finite inputs. A size whose reference
+ * output is constant (every element the same, e.g. all zero) fails too: a
+ * backend that writes that constant would pass it without computing
+ * anything, so such a size tests nothing and the spec must pick another.
  *
  * Each comparison (one backend, one size) runs in a child process
  * (isolate.h): the parent validates the size, starts `claimbench bench
@@ -60,6 +63,16 @@ int64_t cb_count_out_of_tolerance(const float *x, const float *y, int64_t n, dou
             bad++;
     }
     return bad;
+}
+
+/* 1 when y[0..n) holds one value at least twice over and nothing else: an
+ * output that cannot tell a computing backend from one that fills a constant. */
+static int is_constant(const float *y, int64_t n)
+{
+    if (n < 2) return 0;
+    for (int64_t i = 1; i < n; i++)
+        if (!(y[i] == y[0])) return 0;
+    return 1;
 }
 
 /* Run one implementation on prepared inputs into out. */
@@ -156,8 +169,9 @@ static void compare_child(const cb_spec *s, const cb_spec_kernel *ke, int j, con
             cb_errstats st;
             cb_errstats_compute(out[o].data, ref_out[o].data, n, &st);
             int64_t bad = cb_count_out_of_tolerance(out[o].data, ref_out[o].data, n, tol[0], tol[1]);
-            fprintf(reply, "out\t%s\t%.17g\t%.17g\t%.17g\t%lld\t%lld\t%lld\n", k->out[o], st.max_abs,
-                    st.max_rel, st.nl2, (long long)st.nonfinite, (long long)bad, (long long)n);
+            fprintf(reply, "out\t%s\t%.17g\t%.17g\t%.17g\t%lld\t%lld\t%lld\t%d\n", k->out[o],
+                    st.max_abs, st.max_rel, st.nl2, (long long)st.nonfinite, (long long)bad,
+                    (long long)n, is_constant(ref_out[o].data, n));
         }
     }
     for (int o = 0; o < n_alloc; o++) cb_tensor_free(&out[o]);
@@ -229,6 +243,7 @@ typedef struct out_report {
     int have;
     cb_errstats st;
     long long bad, n;
+    int ref_constant;   /* the reference output is one value repeated */
 } out_report;
 
 /* Record the comparison of backend `be` as failed for every output, for
@@ -285,9 +300,9 @@ static int agree_backend(const cb_spec *s, int e, int j, const char *be, const c
     } else {
         char *save = NULL;
         for (char *line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            char *f[8];
-            int nf = split_tabs(line, f, 8);
-            if (strcmp(f[0], "out") == 0 && nf == 8) {
+            char *f[9];
+            int nf = split_tabs(line, f, 9);
+            if (strcmp(f[0], "out") == 0 && nf == 9) {
                 for (int o = 0; o < k->n_out; o++)
                     if (strcmp(f[1], k->out[o]) == 0) {
                         rep[o].have = 1;
@@ -297,6 +312,7 @@ static int agree_backend(const cb_spec *s, int e, int j, const char *be, const c
                         rep[o].st.nonfinite = strtoll(f[5], NULL, 10);
                         rep[o].bad = strtoll(f[6], NULL, 10);
                         rep[o].n = strtoll(f[7], NULL, 10);
+                        rep[o].ref_constant = atoi(f[8]);
                     }
             } else if (nf >= 2 && (strcmp(f[0], "ref") == 0 || strcmp(f[0], "error") == 0)) {
                 cb_fail(err, errlen, "%s/%s %s: %s", ke->name, strcmp(f[0], "ref") ? be : "ref", pf, f[1]);
@@ -320,13 +336,15 @@ static int agree_backend(const cb_spec *s, int e, int j, const char *be, const c
     for (int o = 0; o < k->n_out; o++) {
         const cb_errstats *st = &rep[o].st;
         long long bad = rep[o].bad;
-        int pass = st->nonfinite == 0 && bad == 0 && st->nl2 <= tol[2];
+        int pass = st->nonfinite == 0 && bad == 0 && st->nl2 <= tol[2] && !rep[o].ref_constant;
         char desc[800];
         snprintf(desc, sizeof desc,
-                 "%s/%s %s %s: max_abs %.3g max_rel %.3g nl2 %.3g%s (tol abs %.3g | rel %.3g, nl2 %.3g)%s",
+                 "%s/%s %s %s: max_abs %.3g max_rel %.3g nl2 %.3g%s (tol abs %.3g | rel %.3g, nl2 %.3g)%s%s",
                  ke->name, be, k->out[o], pf, st->max_abs, st->max_rel, st->nl2,
                  st->nonfinite ? " NONFINITE" : "", tol[0], tol[1], tol[2],
-                 bad ? " points out of tolerance" : "");
+                 bad ? " points out of tolerance" : "",
+                 rep[o].ref_constant ? " REFERENCE CONSTANT (this size cannot tell a backend that"
+                                       " computes from one that fills a constant)" : "");
         if (tap && bad)
             fprintf(tap, "# %lld of %lld points out of tolerance\n", bad, rep[o].n);
         tap_line(tap, test_no, pass, desc);

@@ -13,6 +13,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <fftw3.h>
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
@@ -198,6 +199,7 @@ void cb_machine_info(cb_machine *m)
             v->hash ? v->hash : "?");
     cb_machine_set(m, "dnnl_isa", dnnl_isa_name(dnnl_get_effective_cpu_isa()));
     set_fmt(m, "omp_threads", "%d", omp_get_max_threads());
+    cb_machine_set(m, "fftw_version", fftwf_version);
 
     /* Read only: these choose kernels and threads, and are recorded as found. */
     const char *env[] = {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"};

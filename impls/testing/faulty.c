@@ -2,14 +2,17 @@
  *
  * tests/t_isolation.t needs a backend that crashes or hangs on one case, to
  * show that the harness records that case as failed and goes on. The
- * computation is the identity, y = x over N floats; two backends:
+ * computation is y = scale·x over N floats (the identity by default; scale 0
+ * gives the all-zero output that agreement must refuse to count as a test,
+ * tests/t_isolation.t); two backends:
  *
  *   ref     always correct;
  *   faulty  correct, except when N == fault_at, where run() misbehaves by
  *           `mode`: 0 not at all, 1 dies of SIGSEGV, 2 calls abort() (SIGABRT),
  *           3 hangs (sleeps until killed).
  *
- * Parameters: N (≥ 1), mode (0-3, default 0), fault_at (default -1: never).
+ * Parameters: N (≥ 1), mode (0-3, default 0), fault_at (default -1: never),
+ * scale (default 1).
  * No task in tasks/ uses it; `claimbench list` says so in its summary.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -28,6 +31,8 @@ static int sf_shapes(cb_params *p, cb_shape *in, cb_shape *out, char *err, size_
     double N = cb_params_get(p, "N", NAN);
     if (!(N >= 1 && N <= 1e9 && N == floor(N)))
         return cb_fail(err, errlen, "selftest_fault: N must be an integer >= 1");
+    /* scale is read where used, not filled in, so the usual cases keep
+     * their parameter strings (tests/t_isolation.t matches on them). */
     if (cb_params_default(p, "mode", 0) || cb_params_default(p, "fault_at", -1))
         return cb_fail(err, errlen, "selftest_fault: too many parameters");
     double mode = cb_params_get(p, "mode", 0);
@@ -49,8 +54,8 @@ static int sf_infer(cb_params *p, const cb_shape *in, char *err, size_t errlen)
 
 const cb_kernel cb_kernel_selftest_fault = {
     .name = "selftest_fault",
-    .summary = "test-only (tests/t_isolation.t): y = x; backend faulty crashes or hangs at N = fault_at",
-    .params_doc = "N mode(=0: ok, 1 SIGSEGV, 2 abort, 3 hang) fault_at(=-1: never)",
+    .summary = "test-only (tests/t_isolation.t): y = scale x; backend faulty crashes or hangs at N = fault_at",
+    .params_doc = "N mode(=0: ok, 1 SIGSEGV, 2 abort, 3 hang) fault_at(=-1: never) scale(=1)",
     .n_in = 1,
     .in = {"x"},
     .n_out = 1,
@@ -65,7 +70,9 @@ const cb_kernel cb_kernel_selftest_fault = {
 static int sf_copy(const cb_params *p, const cb_tensor *in, cb_tensor *out)
 {
     int64_t n = cb_params_int(p, "N", 0);
-    memcpy(out[0].data, in[0].data, (size_t)n * sizeof *out[0].data);
+    float scale = (float)cb_params_get(p, "scale", 1);
+    for (int64_t i = 0; i < n; i++)
+        out[0].data[i] = scale * in[0].data[i];
     return 0;
 }
 
@@ -101,13 +108,13 @@ static int faulty_run(void *state, const cb_params *p, const cb_tensor *in, cb_t
 const cb_impl cb_impl_ref_selftest_fault = {
     .kernel = "selftest_fault",
     .backend = "ref",
-    .how = "memcpy of x into y",
+    .how = "y = scale x, element by element",
     .run = ref_run,
 };
 
 const cb_impl cb_impl_faulty_selftest_fault = {
     .kernel = "selftest_fault",
     .backend = "faulty",
-    .how = "memcpy, but SIGSEGV, abort() or a hang at N = fault_at (test-only)",
+    .how = "y = scale x, but SIGSEGV, abort() or a hang at N = fault_at (test-only)",
     .run = faulty_run,
 };
