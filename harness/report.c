@@ -693,20 +693,159 @@ static int fig_decode_per_token(rep *r, const cb_spec *s)
     return rc;
 }
 
+static int add_figref(rep *r, const char *stem, const char *caption);
+
+/* Does probe row `row` carry parameter x and every parameter of `where`
+ * with the same value? */
+static int figure_row_matches(const cb_row *row, const cb_spec_figure *g)
+{
+    if (cb_params_find(&row->params, g->x) < 0) return 0;
+    for (int i = 0; i < g->where.n; i++) {
+        int j = cb_params_find(&row->params, g->where.name[i]);
+        if (j < 0 || row->params.value[j] != g->where.value[i]) return 0;
+    }
+    return 1;
+}
+
+/* The parameters of a row that are neither x nor fixed by `where`: what
+ * tells its line apart from the other lines of the same metric. */
+static void figure_line_key(const cb_row *row, const cb_spec_figure *g, char *buf, size_t len)
+{
+    cb_params rest = {0};
+    for (int i = 0; i < row->params.n; i++)
+        if (strcmp(row->params.name[i], g->x) != 0 && cb_params_find(&g->where, row->params.name[i]) < 0)
+            cb_params_set(&rest, row->params.name[i], row->params.value[i]);
+    cb_params_format(&rest, buf, len);
+}
+
+static int cmp_xy(const void *a, const void *b)
+{
+    double x = ((const double *)a)[0], y = ((const double *)b)[0];
+    return (x > y) - (x < y);
+}
+
+/* An axis is logarithmic when the spec says so, or (auto) when every value
+ * is positive and they span more than a factor of 10. */
+static int figure_axis_log(int want, double lo, double hi)
+{
+    if (want >= 0) return want;
+    return lo > 0 && hi > 10 * lo;
+}
+
+#define FIGURE_MAX_LINES 16
+
+/* Figure kind 4: what the spec's `figures:` ask for, probe metrics against
+ * one of their parameters, a line per metric (and per value of whatever
+ * parameter is neither x nor fixed). Figures whose metrics the run does not
+ * hold are left out, like every other kind. */
+static int fig_spec_figures(rep *r, const cb_spec *s)
+{
+    const cb_table *t = r->t;
+    size_t cap = (size_t)(t->n > 0 ? t->n : 1);
+    double *xy = malloc(2 * cap * sizeof *xy), *xs = malloc(cap * sizeof *xs), *ys = malloc(cap * sizeof *ys);
+    int rc = 0;
+    if (!xy || !xs || !ys) rc = cb_fail(r->err, sizeof r->err, "out of memory");
+    for (int fi = 0; fi < s->n_figures && rc == 0; fi++) {
+        const cb_spec_figure *g = &s->figures[fi];
+        /* The lines: (metric, key) pairs, and the data range. */
+        char keys[FIGURE_MAX_LINES][256];
+        int metric_of[FIGURE_MAX_LINES], nl = 0, dropped = 0;
+        double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+        for (int m = 0; m < g->n_metrics; m++)
+            for (int i = 0; i < t->n; i++) {
+                const cb_row *row = &t->rows[i];
+                if (row->kind != CB_ROW_METRIC || row->n == 0 || strcmp(row->task, s->id) != 0 ||
+                    strcmp(row->kernel, g->probe) != 0 || strcmp(row->metric, g->metrics[m]) != 0 ||
+                    !figure_row_matches(row, g))
+                    continue;
+                char key[256];
+                figure_line_key(row, g, key, sizeof key);
+                int l = 0;
+                while (l < nl && !(metric_of[l] == m && strcmp(keys[l], key) == 0)) l++;
+                if (l == nl) {
+                    if (nl == FIGURE_MAX_LINES) {
+                        dropped = 1;
+                        continue;
+                    }
+                    sfmt(keys[nl], sizeof keys[0], "%s", key);
+                    metric_of[nl++] = m;
+                }
+                double x = cb_params_get(&row->params, g->x, NAN), y = row_median(row);
+                if (isfinite(x)) xlo = fmin(xlo, x), xhi = fmax(xhi, x);
+                if (isfinite(y)) ylo = fmin(ylo, y), yhi = fmax(yhi, y);
+            }
+        if (nl == 0) continue;
+        int logx = figure_axis_log(g->logx, xlo, xhi), logy = figure_axis_log(g->logy, ylo, yhi);
+        /* Base 2 on a log x axis whose values are all powers of two (m, N, n). */
+        int pow2 = 1;
+        for (int i = 0; i < t->n && pow2; i++) {
+            const cb_row *row = &t->rows[i];
+            if (row->kind == CB_ROW_METRIC && strcmp(row->task, s->id) == 0 &&
+                strcmp(row->kernel, g->probe) == 0 && figure_row_matches(row, g)) {
+                double e = log2(cb_params_get(&row->params, g->x, NAN));
+                pow2 = e == floor(e);
+            }
+        }
+        char stem[256], caption[512];
+        sfmt(stem, sizeof stem, "%s-%s-%d", s->id, g->probe, fi + 1);
+        safe_name(stem);
+        cb_plot p;
+        cb_plot_init(&p, g->title, g->x, g->ylabel, logx ? (pow2 ? 2 : 10) : 0, logy ? 10 : 0);
+        for (int l = 0; l < nl && rc == 0; l++) {
+            int n = 0;
+            for (int i = 0; i < t->n; i++) {
+                const cb_row *row = &t->rows[i];
+                char key[256];
+                if (row->kind != CB_ROW_METRIC || row->n == 0 || strcmp(row->task, s->id) != 0 ||
+                    strcmp(row->kernel, g->probe) != 0 || strcmp(row->metric, g->metrics[metric_of[l]]) != 0 ||
+                    !figure_row_matches(row, g))
+                    continue;
+                figure_line_key(row, g, key, sizeof key);
+                if (strcmp(key, keys[l]) != 0) continue;
+                xy[2 * n] = cb_params_get(&row->params, g->x, NAN);
+                xy[2 * n + 1] = row_median(row);
+                n++;
+            }
+            qsort(xy, (size_t)n, 2 * sizeof *xy, cmp_xy);
+            for (int i = 0; i < n; i++) xs[i] = xy[2 * i], ys[i] = xy[2 * i + 1];
+            char label[400];
+            sfmt(label, sizeof label, "%s%s%s%s", g->metrics[metric_of[l]], keys[l][0] ? " (" : "", keys[l],
+                 keys[l][0] ? ")" : "");
+            if (cb_plot_add(&p, label, n, xs, ys, NULL, NULL) != 0)
+                rc = cb_fail(r->err, sizeof r->err, "figure %s: out of memory", stem);
+        }
+        char where[256];
+        cb_params_format(&g->where, where, sizeof where);
+        sfmt(caption, sizeof caption, "%s. Probe `%s`, median of each metric against %s%s%s (%s x, %s y axis)%s.",
+             g->title, g->probe, g->x, where[0] ? " at " : "", where, logx ? "log" : "linear",
+             logy ? "log" : "linear", dropped ? "; more lines than a figure shows were left out" : "");
+        if (rc == 0) rc = cb_plot_render(&p, r->figdir, stem, r->err, sizeof r->err);
+        if (rc == 0) rc = add_figref(r, stem, caption);
+        cb_plot_free(&p);
+    }
+    free(xy);
+    free(xs);
+    free(ys);
+    return rc;
+}
+
 static int fig_history(rep *r, const cb_spec *s);
 
 /* The kinds of figure every task gets, in the order the report shows them.
- * A new kind is a function like the ones above and one line here. */
+ * A new kind is a function like the ones above and one line here; `timed`
+ * kinds are drawn only for a task with a sweep. */
 typedef struct figure_kind {
     const char *name;
     int (*draw)(rep *r, const cb_spec *s);
+    int timed;
 } figure_kind;
 
 static const figure_kind figure_kinds[] = {
-    {"time per call, per kernel", fig_kernel_time},
-    {"every kernel, per backend", fig_backend_kernels},
-    {"decoding time per token", fig_decode_per_token},
-    {"trend across the runs of the history", fig_history},
+    {"time per call, per kernel", fig_kernel_time, 1},
+    {"every kernel, per backend", fig_backend_kernels, 1},
+    {"decoding time per token", fig_decode_per_token, 1},
+    {"the spec's figures of probe metrics", fig_spec_figures, 0},
+    {"trend across the runs of the history", fig_history, 1},
 };
 
 /* ---- sections ----------------------------------------------------------------- */
@@ -1039,8 +1178,9 @@ static void sec_figures(FILE *f, rep *r, const cb_spec *s)
 {
     fprintf(f, "## Figures\n\n");
     if (r->n_fig == 0) {
-        fprintf(f, "No figures: the run holds no timings of this task over %s.\n\n",
-                s->sweep_param[0] ? s->sweep_param : "a swept parameter");
+        fprintf(f, "No figures: the run holds no timings of this task over %s%s.\n\n",
+                s->sweep_param[0] ? s->sweep_param : "a swept parameter",
+                s->n_figures ? " and none of the probe metrics its figures draw" : "");
         return;
     }
     for (int i = 0; i < r->n_fig; i++)
@@ -1151,7 +1291,7 @@ static int write_task(rep *r, const cb_spec *s)
 {
     r->n_fig = 0;
     for (size_t i = 0; i < sizeof figure_kinds / sizeof figure_kinds[0]; i++)
-        if (s->sweep_param[0] && figure_kinds[i].draw(r, s) != 0) return -1;
+        if ((s->sweep_param[0] || !figure_kinds[i].timed) && figure_kinds[i].draw(r, s) != 0) return -1;
 
     char *buf = NULL;
     size_t len = 0;

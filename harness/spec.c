@@ -826,6 +826,80 @@ static int load_checks(loader *L, yaml_node_t *n, cb_spec *s)
     return 0;
 }
 
+/* figures: [{title, probe, x, metrics: [..], where: {..}, ylabel, scale}];
+ * scale is loglog, logx, logy, linear or auto (the default: a log axis
+ * where every value is positive and they span more than a factor 10). */
+static int load_figure(loader *L, yaml_node_t *n, int idx, const cb_spec *s, cb_spec_figure *g)
+{
+    static const char *const keys[] = {"title", "probe", "x", "metrics", "where", "ylabel", "scale", NULL};
+    char at[FIELD_MAX], f[FIELD_MAX], scale[16];
+    yaml_node_t *v;
+    fidx(at, "figures", idx);
+    if (check_keys(L, n, at, keys) != 0)
+        return -1;
+    g->line = line_of(n);
+    if (!(v = need(L, n, at, "title")) || get_string(L, v, fkey(f, at, "title"), g->title, sizeof g->title))
+        return -1;
+    if (!(v = need(L, n, at, "probe")) || get_name(L, v, fkey(f, at, "probe"), g->probe, sizeof g->probe, 0))
+        return -1;
+    int found = 0;
+    for (int i = 0; i < s->n_probes; i++)
+        found |= strcmp(s->probes[i].name, g->probe) == 0;
+    if (!found)
+        return fail(L, line_of(v), f, "probe '%s' is not listed under probes in this spec", g->probe);
+    if (!(v = need(L, n, at, "x")) || get_name(L, v, fkey(f, at, "x"), g->x, sizeof g->x, 0))
+        return -1;
+    if (!(v = need(L, n, at, "metrics")) || need_seq(L, v, fkey(f, at, "metrics")) != 0)
+        return -1;
+    if (seq_len(v) < 1 || seq_len(v) > CB_FIGURE_MAX_METRICS)
+        return fail(L, line_of(v), f, "needs 1 to %d metrics, got %d", CB_FIGURE_MAX_METRICS, seq_len(v));
+    char mf[FIELD_MAX];
+    snprintf(mf, sizeof mf, "%s", f);
+    for (int i = 0; i < seq_len(v); i++) {
+        char g2[FIELD_MAX];
+        if (get_name(L, seq_item(L, v, i), fidx(g2, mf, i), g->metrics[i], CB_NAME_MAX, 0) != 0)
+            return -1;
+        for (int j = 0; j < i; j++)
+            if (strcmp(g->metrics[j], g->metrics[i]) == 0)
+                return fail(L, line_of(seq_item(L, v, i)), g2, "metric '%s' is listed twice", g->metrics[i]);
+        g->n_metrics = i + 1;
+    }
+    if ((v = map_get(L, n, "where")) && get_params(L, v, fkey(f, at, "where"), &g->where) != 0)
+        return -1;
+    if (v && !isnan(cb_params_get(&g->where, g->x, NAN)))
+        return fail(L, line_of(v), f, "fixes '%s', the parameter on the x axis", g->x);
+    strcpy(g->ylabel, "value");
+    if ((v = map_get(L, n, "ylabel")) && get_string(L, v, fkey(f, at, "ylabel"), g->ylabel, sizeof g->ylabel))
+        return -1;
+    g->logx = g->logy = -1;
+    if ((v = map_get(L, n, "scale"))) {
+        if (get_string(L, v, fkey(f, at, "scale"), scale, sizeof scale) != 0)
+            return -1;
+        if (strcmp(scale, "loglog") == 0) g->logx = g->logy = 1;
+        else if (strcmp(scale, "logx") == 0) g->logx = 1, g->logy = 0;
+        else if (strcmp(scale, "logy") == 0) g->logx = 0, g->logy = 1;
+        else if (strcmp(scale, "linear") == 0) g->logx = g->logy = 0;
+        else if (strcmp(scale, "auto") != 0)
+            return fail(L, line_of(v), f, "unknown scale '%s' (loglog, logx, logy, linear or auto)", scale);
+    }
+    return 0;
+}
+
+static int load_figures(loader *L, yaml_node_t *n, cb_spec *s)
+{
+    if (need_seq(L, n, "figures") != 0)
+        return -1;
+    if (seq_len(n) > CB_SPEC_MAX_FIGURES)
+        return fail(L, line_of(n), "figures", "too many figures (%d, at most %d)", seq_len(n),
+                    CB_SPEC_MAX_FIGURES);
+    for (int i = 0; i < seq_len(n); i++) {
+        if (load_figure(L, seq_item(L, n, i), i, s, &s->figures[i]) != 0)
+            return -1;
+        s->n_figures = i + 1;
+    }
+    return 0;
+}
+
 /* The id must equal the file name without its directory and ".md". */
 static void file_stem(const char *path, char *buf, size_t len)
 {
@@ -841,7 +915,7 @@ static void file_stem(const char *path, char *buf, size_t len)
 static int load_root(loader *L, yaml_node_t *root, cb_spec *s, int check_id, int *id_line)
 {
     static const char *const keys[] = {"id", "paper", "claim", "params", "sweep", "timing", "inputs",
-                                       "kernels", "probes", "agreement", "checks", NULL};
+                                       "kernels", "probes", "agreement", "checks", "figures", NULL};
     char stem[512];
     yaml_node_t *v;
 
@@ -892,6 +966,8 @@ static int load_root(loader *L, yaml_node_t *root, cb_spec *s, int check_id, int
                     "checks them against ref)");
     }
     if (!(v = need(L, root, "", "checks")) || load_checks(L, v, s) != 0)
+        return -1;
+    if ((v = map_get(L, root, "figures")) && load_figures(L, v, s) != 0)
         return -1;
     return 0;
 }

@@ -16,6 +16,8 @@
 #define CB_SPEC_MAX_AGREE 8
 #define CB_SPEC_MAX_CHECKS 24
 #define CB_SPEC_MAX_INPUTS 8
+#define CB_SPEC_MAX_FIGURES 8
+#define CB_FIGURE_MAX_METRICS 8
 
 typedef enum {
     CB_CHECK_SCALING, CB_CHECK_CROSSOVER, CB_CHECK_RATIO, CB_CHECK_TREND,
@@ -74,6 +76,21 @@ typedef struct cb_spec_probe {
     int line;
 } cb_spec_probe;
 
+/* A figure of probe metrics against one of their parameters (the spec's
+ * `figures:`): a line per metric (and per value of any parameter that is
+ * neither x nor fixed by `where`). */
+typedef struct cb_spec_figure {
+    char title[160];
+    char probe[CB_NAME_MAX];    /* a probe of this spec */
+    char x[CB_NAME_MAX];        /* the parameter on the x axis */
+    int n_metrics;
+    char metrics[CB_FIGURE_MAX_METRICS][CB_NAME_MAX];
+    cb_params where;            /* fixed parameters the rows must carry */
+    char ylabel[96];            /* default "value" */
+    int logx, logy;             /* 1 log axis, 0 linear, -1 decided from the data */
+    int line;
+} cb_spec_figure;
+
 typedef struct cb_spec {
     char path[512];
     char id[64];
@@ -98,6 +115,8 @@ typedef struct cb_spec {
                                    point passes and nl2 <= tol_nl2 */
     int n_checks;
     cb_check checks[CB_SPEC_MAX_CHECKS];
+    int n_figures;
+    cb_spec_figure figures[CB_SPEC_MAX_FIGURES];
     int repetitions;            /* timing repetitions (default 5) */
     double min_time;            /* seconds per repetition (default 0.05) */
     double budget;              /* seconds allowed per timed case (default 20) */

@@ -57,6 +57,38 @@ Prose written by the task author, kept in the report.
 More prose after the verdicts.
 EOF
 
+# ---- a probe-only task whose spec asks for figures of probe metrics ----------
+cat >"$tmp/tasks/tiny_probe.md" <<'EOF'
+---
+id: tiny_probe
+paper: "A Tiny Paper on Attention"
+claim: >
+  An error falls as the number of features grows.
+probes:
+  - name: causal_forms
+checks:
+  - name: err_small
+    type: bound
+    a: {probe: causal_forms, metric: err_a}
+    expect: {max: 1}
+    paper: "small"
+figures:
+  - title: "Error against m"
+    probe: causal_forms
+    x: m
+    metrics: [err_a, err_b]
+    where: {h: 1}
+    ylabel: "relative error"
+  - title: "A metric this run does not hold"
+    probe: causal_forms
+    x: m
+    metrics: [err_missing]
+---
+# Tiny probe
+
+<!-- claimbench:figures -->
+EOF
+
 # ---- a run folder, as bench would leave it -----------------------------------
 run=20250101T000000Z-test
 mkdir -p "$tmp/runs/$run"
@@ -76,6 +108,13 @@ T=$(printf '\t')
     printf 'time\ttiny_softmax\tsoftmax_attention\tblas\ttime\t%s\t-\t0.0016,0.0017,0.00165\n' "$(p 256)"
     printf 'metric\ttiny_softmax\tsoftmax_attention\tblas\tagree_max_abs\tH=1,N=8,d=4,dv=4\t-\t1e-07\n'
     printf 'metric\ttiny_softmax\tsoftmax_attention\tblas\tagree_pass\tH=1,N=8,d=4,dv=4\t-\t1\n'
+    for m in 16 32 64 128 256; do
+        for d in 8 16; do
+            printf 'metric\ttiny_probe\tcausal_forms\t-\terr_a\th=1,d=%s,m=%s\t-\t%s\n' $d $m "$(awk -v m=$m -v d=$d 'BEGIN { print d / m }')"
+        done
+        printf 'metric\ttiny_probe\tcausal_forms\t-\terr_b\th=1,m=%s\t-\t0.5\n' $m
+        printf 'metric\ttiny_probe\tcausal_forms\t-\terr_b\th=2,m=%s\t-\t9\n' $m
+    done
 } >"$tmp/runs/$run/samples.tsv"
 printf 'tiny_softmax\tsoftmax_quadratic\tscaling\tnot reproduced\t1.5\t1.4\t1.6\t[1.8, 2.1]\tO(N^2) time\tslope of log time over N = 64..256\n' \
     >"$tmp/runs/$run/verdicts.tsv"
@@ -128,6 +167,18 @@ for f in $figs; do
 done
 ok $bad "every linked figure is a non-empty SVG with a PNG beside it"
 check "the per-kernel figure exists" test -s "$out/figures/tiny_softmax-softmax_attention-time.svg"
+# The spec's figures: a line per metric and per value of the free parameter
+# (d), rows of other `where` values (h=2) left out, log axes where every value
+# is positive and spans more than a factor 10 (x: 16..256, base 2 for powers
+# of two; y: 0.03..1, so log), and no figure for a metric the run lacks.
+pmd=$out/tiny_probe.md
+pfig=$out/figures/tiny_probe-causal_forms-1.svg
+check "a spec figure of probe metrics is drawn and linked" grep -q '](figures/tiny_probe-causal_forms-1.svg)' "$pmd"
+check "its caption gives the title, the probe and the axes" grep -q 'Error against m. Probe `causal_forms`, median of each metric against m at h=1 (log x, log y axis)' "$pmd"
+check "a line per metric and free parameter (err_a d=8)" grep -q 'err_a (d=8)' "$pfig"
+check "a line per metric and free parameter (err_a d=16)" grep -q 'err_a (d=16)' "$pfig"
+check "a metric with no free parameter is one line (err_b)" grep -q '>err_b<' "$pfig"
+check "no figure for metrics the run does not hold" test ! -e "$out/figures/tiny_probe-causal_forms-2.svg"
 # Least-squares slopes of log median against log N, worked by hand:
 # blas (64, 128, 256 → 0.105, 0.41, 1.65 ms): 1.987; ref (two points): 1.965.
 svg1=$out/figures/tiny_softmax-softmax_attention-time.svg
@@ -157,7 +208,7 @@ PATH=/nonexistent "$CLAIMBENCH" --tasks "$tmp/tasks" --runs "$tmp/runs" --report
     >/dev/null 2>"$tmp/stderr"
 rc=$?
 ok $((rc != 3)) "no gnuplot: exit 3 (got $rc)"
-check "the error names the figure" grep -q 'figure tiny_softmax-softmax_attention-time' "$tmp/stderr"
+check "the error names the figure" grep -Eq 'figure (tiny_softmax-softmax_attention-time|tiny_probe-causal_forms-1)' "$tmp/stderr"
 
 cb report --no-such-option >/dev/null 2>&1
 rc=$?

@@ -140,6 +140,10 @@ static void test_fixtures(cb_spec *s)
     expect_err(s, FIX "bad_nofm.md", FIX "bad_nofm.md:1: front matter: ", "must start with a line '---'");
     expect_err(s, FIX "bad_unterminated.md", FIX "bad_unterminated.md:6: front matter: ", "no closing '---'");
     expect_err(s, FIX "bad_id.md", FIX "bad_id.md:2: id: ", "'some_other_id' differs from the file name 'bad_id.md'");
+    expect_err(s, FIX "bad_figure.md", FIX "bad_figure.md:10: figures[1].probe: ",
+               "probe 'favor_estimators' is not listed under probes in this spec");
+    expect_err(s, FIX "bad_figure_scale.md", FIX "bad_figure_scale.md:13: figures[0].where: ",
+               "fixes 'm', the parameter on the x axis");
     expect_err(s, FIX "does_not_exist.md", FIX "does_not_exist.md: cannot open", "No such file");
 }
 
