@@ -707,13 +707,44 @@ static int figure_row_matches(const cb_row *row, const cb_spec_figure *g)
     return 1;
 }
 
-/* The parameters of a row that are neither x nor fixed by `where`: what
- * tells its line apart from the other lines of the same metric. */
-static void figure_line_key(const cb_row *row, const cb_spec_figure *g, char *buf, size_t len)
+static int is_figure_row(const cb_row *row, const cb_spec *s, const cb_spec_figure *g, const char *metric)
+{
+    return row->kind == CB_ROW_METRIC && row->n > 0 && strcmp(row->task, s->id) == 0 &&
+           strcmp(row->kernel, g->probe) == 0 && (!metric || strcmp(row->metric, metric) == 0) &&
+           figure_row_matches(row, g);
+}
+
+/* The parameters that tell the figure's lines apart: neither x nor fixed by
+ * `where`, and not one value across every row the figure draws (a
+ * parameter the probe holds constant would only lengthen each label). */
+static void figure_varying(const cb_table *t, const cb_spec *s, const cb_spec_figure *g, cb_params *vary)
+{
+    cb_params first = {0};
+    memset(vary, 0, sizeof *vary);
+    for (int i = 0; i < t->n; i++) {
+        const cb_row *row = &t->rows[i];
+        int in_figure = 0;
+        for (int m = 0; m < g->n_metrics && !in_figure; m++)
+            in_figure = is_figure_row(row, s, g, g->metrics[m]);
+        if (!in_figure) continue;
+        for (int j = 0; j < row->params.n; j++) {
+            const char *name = row->params.name[j];
+            if (strcmp(name, g->x) == 0 || cb_params_find(&g->where, name) >= 0) continue;
+            int k = cb_params_find(&first, name);
+            if (k < 0)
+                cb_params_set(&first, name, row->params.value[j]);
+            else if (first.value[k] != row->params.value[j])
+                cb_params_set(vary, name, 1);
+        }
+    }
+}
+
+/* The values of the varying parameters in a row: its line's key. */
+static void figure_line_key(const cb_row *row, const cb_params *vary, char *buf, size_t len)
 {
     cb_params rest = {0};
     for (int i = 0; i < row->params.n; i++)
-        if (strcmp(row->params.name[i], g->x) != 0 && cb_params_find(&g->where, row->params.name[i]) < 0)
+        if (cb_params_find(vary, row->params.name[i]) >= 0)
             cb_params_set(&rest, row->params.name[i], row->params.value[i]);
     cb_params_format(&rest, buf, len);
 }
@@ -751,15 +782,14 @@ static int fig_spec_figures(rep *r, const cb_spec *s)
         char keys[FIGURE_MAX_LINES][256];
         int metric_of[FIGURE_MAX_LINES], nl = 0, dropped = 0;
         double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+        cb_params vary;
+        figure_varying(t, s, g, &vary);
         for (int m = 0; m < g->n_metrics; m++)
             for (int i = 0; i < t->n; i++) {
                 const cb_row *row = &t->rows[i];
-                if (row->kind != CB_ROW_METRIC || row->n == 0 || strcmp(row->task, s->id) != 0 ||
-                    strcmp(row->kernel, g->probe) != 0 || strcmp(row->metric, g->metrics[m]) != 0 ||
-                    !figure_row_matches(row, g))
-                    continue;
+                if (!is_figure_row(row, s, g, g->metrics[m])) continue;
                 char key[256];
-                figure_line_key(row, g, key, sizeof key);
+                figure_line_key(row, &vary, key, sizeof key);
                 int l = 0;
                 while (l < nl && !(metric_of[l] == m && strcmp(keys[l], key) == 0)) l++;
                 if (l == nl) {
@@ -780,8 +810,7 @@ static int fig_spec_figures(rep *r, const cb_spec *s)
         int pow2 = 1;
         for (int i = 0; i < t->n && pow2; i++) {
             const cb_row *row = &t->rows[i];
-            if (row->kind == CB_ROW_METRIC && strcmp(row->task, s->id) == 0 &&
-                strcmp(row->kernel, g->probe) == 0 && figure_row_matches(row, g)) {
+            if (is_figure_row(row, s, g, NULL)) {
                 double e = log2(cb_params_get(&row->params, g->x, NAN));
                 pow2 = e == floor(e);
             }
@@ -796,11 +825,8 @@ static int fig_spec_figures(rep *r, const cb_spec *s)
             for (int i = 0; i < t->n; i++) {
                 const cb_row *row = &t->rows[i];
                 char key[256];
-                if (row->kind != CB_ROW_METRIC || row->n == 0 || strcmp(row->task, s->id) != 0 ||
-                    strcmp(row->kernel, g->probe) != 0 || strcmp(row->metric, g->metrics[metric_of[l]]) != 0 ||
-                    !figure_row_matches(row, g))
-                    continue;
-                figure_line_key(row, g, key, sizeof key);
+                if (!is_figure_row(row, s, g, g->metrics[metric_of[l]])) continue;
+                figure_line_key(row, &vary, key, sizeof key);
                 if (strcmp(key, keys[l]) != 0) continue;
                 xy[2 * n] = cb_params_get(&row->params, g->x, NAN);
                 xy[2 * n + 1] = row_median(row);
