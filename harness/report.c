@@ -714,29 +714,35 @@ static int is_figure_row(const cb_row *row, const cb_spec *s, const cb_spec_figu
            figure_row_matches(row, g);
 }
 
-/* The parameters that tell the figure's lines apart: neither x nor fixed by
- * `where`, and not one value across every row the figure draws (a
- * parameter the probe holds constant would only lengthen each label). */
+/* The parameters that tell the figure's lines apart: those neither x nor
+ * fixed by `where` that take two values at the same x for the same metric.
+ * A parameter the probe holds constant, or one that moves only with x (odds
+ * = e^alpha beside alpha), would only split or lengthen the lines. */
 static void figure_varying(const cb_table *t, const cb_spec *s, const cb_spec_figure *g, cb_params *vary)
 {
-    cb_params first = {0};
     memset(vary, 0, sizeof *vary);
-    for (int i = 0; i < t->n; i++) {
-        const cb_row *row = &t->rows[i];
-        int in_figure = 0;
-        for (int m = 0; m < g->n_metrics && !in_figure; m++)
-            in_figure = is_figure_row(row, s, g, g->metrics[m]);
-        if (!in_figure) continue;
-        for (int j = 0; j < row->params.n; j++) {
-            const char *name = row->params.name[j];
-            if (strcmp(name, g->x) == 0 || cb_params_find(&g->where, name) >= 0) continue;
-            int k = cb_params_find(&first, name);
-            if (k < 0)
-                cb_params_set(&first, name, row->params.value[j]);
-            else if (first.value[k] != row->params.value[j])
-                cb_params_set(vary, name, 1);
+    int *idx = malloc((size_t)(t->n > 0 ? t->n : 1) * sizeof *idx), n = 0;
+    if (!idx) return;   /* then every line is one metric: still a figure */
+    for (int i = 0; i < t->n; i++)
+        for (int m = 0; m < g->n_metrics; m++)
+            if (is_figure_row(&t->rows[i], s, g, g->metrics[m])) {
+                idx[n++] = i;
+                break;
+            }
+    for (int a = 0; a < n; a++)
+        for (int b = a + 1; b < n; b++) {
+            const cb_row *ra = &t->rows[idx[a]], *rb = &t->rows[idx[b]];
+            if (strcmp(ra->metric, rb->metric) != 0 ||
+                cb_params_get(&ra->params, g->x, NAN) != cb_params_get(&rb->params, g->x, NAN))
+                continue;
+            for (int j = 0; j < ra->params.n; j++) {
+                const char *name = ra->params.name[j];
+                if (strcmp(name, g->x) == 0 || cb_params_find(&g->where, name) >= 0) continue;
+                int k = cb_params_find(&rb->params, name);
+                if (k < 0 || rb->params.value[k] != ra->params.value[j]) cb_params_set(vary, name, 1);
+            }
         }
-    }
+    free(idx);
 }
 
 /* The values of the varying parameters in a row: its line's key. */

@@ -110,7 +110,7 @@ T=$(printf '\t')
     printf 'metric\ttiny_softmax\tsoftmax_attention\tblas\tagree_pass\tH=1,N=8,d=4,dv=4\t-\t1\n'
     for m in 16 32 64 128 256; do
         for d in 8 16; do
-            printf 'metric\ttiny_probe\tcausal_forms\t-\terr_a\th=1,d=%s,m=%s,n=5\t-\t%s\n' $d $m "$(awk -v m=$m -v d=$d 'BEGIN { print d / m }')"
+            printf 'metric\ttiny_probe\tcausal_forms\t-\terr_a\th=1,d=%s,m=%s,n=5,q=%s\t-\t%s\n' $d $m $((2 * m)) "$(awk -v m=$m -v d=$d 'BEGIN { print d / m }')"
         done
         printf 'metric\ttiny_probe\tcausal_forms\t-\terr_b\th=1,m=%s\t-\t0.5\n' $m
         printf 'metric\ttiny_probe\tcausal_forms\t-\terr_b\th=2,m=%s\t-\t9\n' $m
@@ -168,7 +168,8 @@ done
 ok $bad "every linked figure is a non-empty SVG with a PNG beside it"
 check "the per-kernel figure exists" test -s "$out/figures/tiny_softmax-softmax_attention-time.svg"
 # The spec's figures: a line per metric and per value of the free parameter
-# (d; n is 5 on every row, so no label names it), rows of other `where` values
+# (d; n is 5 on every row and q moves with m, so no label names them), rows of
+# other `where` values
 # (h=2) left out, log axes where every value
 # is positive and spans more than a factor 10 (x: 16..256, base 2 for powers
 # of two; y: 0.03..1, so log), and no figure for a metric the run lacks.
