@@ -22,6 +22,7 @@
  * counter-based generator (streams "q", "k", "v", "w"), rounded to float32
  * once, so both precisions see the same numbers.
  */
+#include "common/relerr.h"
 #include "kernel.h"
 #include "rng.h"
 
@@ -114,29 +115,6 @@ static void form_simple(const forms *f, double *o, double *m, double *num, doubl
             o[t * d + c] = sigmoid(f->q[t * d + c]) * num[c] / den[c];
 }
 
-/* max |x - y| / max |y|; NaN in x makes it NaN. */
-static double rel_err_d(const double *x, const double *y, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = fabs(x[i] - y[i]);
-        if (!(a <= e)) e = a;
-        if (fabs(y[i]) > m) m = fabs(y[i]);
-    }
-    return e / m;
-}
-
-static double rel_err_f(const float *x, const double *y, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = fabs((double)x[i] - y[i]);
-        if (!(a <= e)) e = a;
-        if (fabs(y[i]) > m) m = fabs(y[i]);
-    }
-    return e / m;
-}
-
 /* Run aft_full/<backend> at {N, d} on float inputs x[4] and return its
  * error against the double output y in *e. */
 static int run_full(const char *backend, int64_t N, int64_t d, const float *const x[4], const double *y,
@@ -153,7 +131,7 @@ static int run_full(const char *backend, int64_t N, int64_t d, const float *cons
     int64_t n = 0;
     if (cb_impl_run_arrays(k, im, &kp, x, &o, &n, err, errlen))
         return -1;
-    *e = rel_err_f(o, y, (size_t)n);
+    *e = cb_rel_err_fd(o, y, (size_t)n);
     free(o);
     return 0;
 }
@@ -223,7 +201,7 @@ static int probe_run(const cb_params *params, uint64_t seed, cb_metrics *ms, cha
         cb_params as = at;
         if (cb_params_set(&as, "scale", scales[s]))
             goto fail_params;
-        if (cb_metrics_add(ms, "err64_factorized_vs_direct", &as, rel_err_d(x, y, nd)))
+        if (cb_metrics_add(ms, "err64_factorized_vs_direct", &as, cb_rel_err_dd(x, y, nd)))
             goto fail_mem;
     }
     /* float32 kernels against the direct double form, scale 1 */

@@ -25,6 +25,7 @@
  * "k", "v"), rounded to float32 once, so both precisions see the same
  * numbers and err32 measures only the float32 arithmetic.
  */
+#include "common/relerr.h"
 #include "kernel.h"
 #include "rng.h"
 #include "ref/feature_map.h"
@@ -137,29 +138,6 @@ static void form_chunked(const forms *f, int64_t C, double *o, double *S, double
     }
 }
 
-/* max |x - y| / max |y| over n values. */
-static double rel_err_d(const double *x, const double *y, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = fabs(x[i] - y[i]);
-        if (!(a <= e)) e = a;                 /* NaN makes it NaN */
-        if (fabs(y[i]) > m) m = fabs(y[i]);
-    }
-    return e / m;
-}
-
-static double rel_err_f(const float *x, const double *y, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = fabs((double)x[i] - y[i]);
-        if (!(a <= e)) e = a;
-        if (fabs(y[i]) > m) m = fabs(y[i]);
-    }
-    return e / m;
-}
-
 /* Run one float32 implementation of `kernel` at params kp on inputs
  * (qf, kf, vf) and return its error against the double output y in *e. */
 static int run_f32(const char *kernel, const char *backend, cb_params *kp, const float *const x[3],
@@ -173,7 +151,7 @@ static int run_f32(const char *kernel, const char *backend, cb_params *kp, const
     int64_t n = 0;
     if (cb_impl_run_arrays(k, im, kp, x, &o, &n, err, errlen))
         return -1;
-    *e = rel_err_f(o, y, (size_t)n);
+    *e = cb_rel_err_fd(o, y, (size_t)n);
     free(o);
     return 0;
 }
@@ -235,13 +213,13 @@ static int probe_run(const cb_params *params, uint64_t seed, cb_metrics *ms, cha
         goto fail_params;
     form_parallel(&f, y);
     form_recurrent(&f, x, S, z);
-    if (cb_metrics_add(ms, "err64_recurrent_vs_parallel", &at, rel_err_d(x, y, nv)))
+    if (cb_metrics_add(ms, "err64_recurrent_vs_parallel", &at, cb_rel_err_dd(x, y, nv)))
         goto fail_mem;
     for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
         form_chunked(&f, chunks[c], x, S, z);
         if (cb_params_set(&at, "chunk", (double)chunks[c]))
             goto fail_params;
-        if (cb_metrics_add(ms, "err64_chunked_vs_parallel", &at, rel_err_d(x, y, nv)))
+        if (cb_metrics_add(ms, "err64_chunked_vs_parallel", &at, cb_rel_err_dd(x, y, nv)))
             goto fail_mem;
     }
 

@@ -30,6 +30,7 @@
  * Cost: two O(H N^2 d) double products plus the ref Fourier kernel, about
  * 2 s at the defaults.
  */
+#include "common/relerr.h"
 #include "kernel.h"
 #include "rng.h"
 #include "common/layernorm_rows.h"
@@ -85,29 +86,6 @@ static void order_linear(const double *A, const double *B, const double *C, int6
     }
 }
 
-/* max |x - y| / max |y| over n values; NaN in x makes it NaN. */
-static double rel_err_d(const double *x, const double *y, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = fabs(x[i] - y[i]);
-        if (!(a <= e)) e = a;
-        if (fabs(y[i]) > m) m = fabs(y[i]);
-    }
-    return e / m;
-}
-
-static double rel_err_f(const float *x, const double *y, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = fabs((double)x[i] - y[i]);
-        if (!(a <= e)) e = a;
-        if (fabs(y[i]) > m) m = fabs(y[i]);
-    }
-    return e / m;
-}
-
 /* Run kernel/backend at kp on the float inputs x and put its error against
  * y in *e. */
 static int run_f32(const char *kernel, const char *backend, cb_params *kp, const float *const x[3],
@@ -121,7 +99,7 @@ static int run_f32(const char *kernel, const char *backend, cb_params *kp, const
     int64_t n = 0;
     if (cb_impl_run_arrays(k, im, kp, x, &o, &n, err, errlen))
         return -1;
-    *e = rel_err_f(o, y, (size_t)n);
+    *e = cb_rel_err_fd(o, y, (size_t)n);
     free(o);
     return 0;
 }
@@ -191,7 +169,7 @@ static int probe_run(const cb_params *params, uint64_t seed, cb_metrics *ms, cha
     /* Galerkin: Q, K~, V~ */
     order_quadratic(raw[0], nrm[1], nrm[2], H, N, d, w, quad);
     order_linear(raw[0], nrm[1], nrm[2], H, N, d, S, lin);
-    if (cb_metrics_add(ms, "err64_galerkin_orders", &at, rel_err_d(lin, quad, n)))
+    if (cb_metrics_add(ms, "err64_galerkin_orders", &at, cb_rel_err_dd(lin, quad, n)))
         goto oom;
     for (size_t b = 0; b < sizeof backends / sizeof backends[0]; b++) {
         char name[CB_NAME_MAX];
@@ -207,7 +185,7 @@ static int probe_run(const cb_params *params, uint64_t seed, cb_metrics *ms, cha
     /* Fourier: Q~, K~, V */
     order_quadratic(nrm[0], nrm[1], raw[2], H, N, d, w, quad);
     order_linear(nrm[0], nrm[1], raw[2], H, N, d, S, lin);
-    if (cb_metrics_add(ms, "err64_fourier_orders", &at, rel_err_d(quad, lin, n)))
+    if (cb_metrics_add(ms, "err64_fourier_orders", &at, cb_rel_err_dd(quad, lin, n)))
         goto oom;
     for (size_t b = 0; b < sizeof backends / sizeof backends[0]; b++) {
         char name[CB_NAME_MAX];

@@ -40,6 +40,7 @@
  *                                pattern at all)
  * Every error is max |x - y| / max |y| over all outputs.
  */
+#include "common/relerr.h"
 #include "kernel.h"
 #include "rng.h"
 #include "ref/sparse_attention_pattern.h"
@@ -242,28 +243,6 @@ static void split(const attn_in *x, int64_t l, double *o, double *acc)
         }
 }
 
-static double rel_err_d(const double *x, const double *y, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = fabs(x[i] - y[i]);
-        if (!(a <= e)) e = a;                 /* NaN makes it NaN */
-        if (fabs(y[i]) > m) m = fabs(y[i]);
-    }
-    return e / m;
-}
-
-static double rel_err_f(const float *x, const double *y, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = fabs((double)x[i] - y[i]);
-        if (!(a <= e)) e = a;
-        if (fabs(y[i]) > m) m = fabs(y[i]);
-    }
-    return e / m;
-}
-
 /* Run sparse_attention/<backend> at params kp on float inputs x and return
  * its error against y. */
 static int run_kernel(const char *backend, cb_params *kp, const float *const x[3], const double *y,
@@ -277,7 +256,7 @@ static int run_kernel(const char *backend, cb_params *kp, const float *const x[3
     int64_t n = 0;
     if (cb_impl_run_arrays(k, im, kp, x, &o, &n, err, errlen))
         return -1;
-    *e = rel_err_f(o, y, (size_t)n);
+    *e = cb_rel_err_fd(o, y, (size_t)n);
     free(o);
     return 0;
 }
@@ -366,7 +345,7 @@ static int part_errors(const cb_params *p, uint64_t seed, cb_metrics *ms, char *
     for (int t = 0; t < 4; t++) {
         masked(&a, ls[t], 0, y, w);
         split(&a, ls[t], x, acc);
-        if (add_at(ms, "err64_split_vs_masked", N, ls[t], rel_err_d(x, y, nv)))
+        if (add_at(ms, "err64_split_vs_masked", N, ls[t], cb_rel_err_dd(x, y, nv)))
             goto oom;
     }
     /* the float32 kernels against the masked form */

@@ -51,6 +51,7 @@
  * Params: H (8), dh (64), tau (1), Nmax (8192), points (5). Inputs: the
  * harness's seeded standard normal inputs (inputs.h).
  */
+#include "common/relerr.h"
 #include "kernel.h"
 #include "inputs.h"
 
@@ -132,17 +133,6 @@ static void xca_literal(const float *q, const float *k, const float *v, int64_t 
 }
 
 /* max |x - y| / max |y| over n values (NaN in x gives NaN). */
-static double rel_err(const float *x, const double *y, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = fabs((double)x[i] - y[i]);
-        if (!(a <= e)) e = a;
-        if (fabs(y[i]) > m) m = fabs(y[i]);
-    }
-    return m > 0 ? e / m : e;
-}
-
 /* glibc keeps up to 7 freed chunks of each small size (up to 1032 bytes)
  * in a per-thread cache that mallinfo2 still counts as in use, so a small
  * malloc served from it would not show. Before a measurement the calling
@@ -258,7 +248,7 @@ static int one_size(int64_t H, int64_t dh, double tau, int64_t N, uint64_t seed,
         }
         double extra = 0;
         int mrc = measure(im, &kp, in, out, &extra, err, errlen);
-        double e = mrc == 0 && ms && is_xca ? rel_err(out[0].data, y, nel) : 0;
+        double e = mrc == 0 && ms && is_xca ? cb_rel_err_fd(out[0].data, y, nel) : 0;
         cb_inputs_free(k, in, out);
         if (mrc)
             goto done;
