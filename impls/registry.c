@@ -44,6 +44,12 @@ extern const cb_impl cb_impl_ref_galerkin_attention, cb_impl_blas_galerkin_atten
 extern const cb_impl cb_impl_ref_fourier_attention, cb_impl_blas_fourier_attention,
     cb_impl_dnnl_fourier_attention;
 
+/* piecewise_affine_mult: the float32 GEMM baseline and the piecewise-affine GEMM. */
+extern const cb_kernel cb_kernel_matmul, cb_kernel_pam_matmul;
+extern const cb_impl cb_impl_ref_matmul, cb_impl_blas_matmul, cb_impl_dnnl_matmul;
+extern const cb_impl cb_impl_ref_pam_matmul, cb_impl_avx512_pam_matmul;
+extern const cb_probe cb_probe_pam_error;
+
 /* Probes. */
 extern const cb_probe cb_probe_causal_forms, cb_probe_favor_estimators,
     cb_probe_sparse_reachability, cb_probe_xca_memory, cb_probe_aft_forms, cb_probe_aft_memory,
@@ -62,6 +68,9 @@ const cb_kernel *const cb_kernels[] = {
     &cb_kernel_aft_full,
     &cb_kernel_galerkin_attention,
     &cb_kernel_fourier_attention,
+    /* piecewise_affine_mult */
+    &cb_kernel_matmul,
+    &cb_kernel_pam_matmul,
     &cb_kernel_selftest_fault,
     NULL,
 };
@@ -82,6 +91,9 @@ const cb_impl *const cb_impls[] = {
     &cb_impl_dnnl_galerkin_attention,
     &cb_impl_ref_fourier_attention, &cb_impl_blas_fourier_attention,
     &cb_impl_dnnl_fourier_attention,
+    /* piecewise_affine_mult */
+    &cb_impl_ref_matmul, &cb_impl_blas_matmul, &cb_impl_dnnl_matmul,
+    &cb_impl_ref_pam_matmul, &cb_impl_avx512_pam_matmul,
     &cb_impl_ref_selftest_fault, &cb_impl_faulty_selftest_fault,
     NULL,
 };
@@ -94,6 +106,7 @@ const cb_probe *const cb_probes[] = {
     &cb_probe_aft_forms,
     &cb_probe_aft_memory,
     &cb_probe_galerkin_orders,
+    &cb_probe_pam_error,  /* piecewise_affine_mult */
     NULL,
 };
 
