@@ -50,6 +50,11 @@ extern const cb_impl cb_impl_ref_matmul, cb_impl_blas_matmul, cb_impl_dnnl_matmu
 extern const cb_impl cb_impl_ref_pam_matmul, cb_impl_avx512_pam_matmul;
 extern const cb_probe cb_probe_pam_error;
 
+/* lsa_gd_equivalence, lsa_newton_construction: linear self-attention as GD and as Newton. */
+extern const cb_kernel cb_kernel_lsa_layer;
+extern const cb_impl cb_impl_ref_lsa_layer, cb_impl_blas_lsa_layer, cb_impl_dnnl_lsa_layer;
+extern const cb_probe cb_probe_lsa_gd, cb_probe_lsa_newton;
+
 /* Probes. */
 extern const cb_probe cb_probe_causal_forms, cb_probe_favor_estimators,
     cb_probe_sparse_reachability, cb_probe_xca_memory, cb_probe_aft_forms, cb_probe_aft_memory,
@@ -71,6 +76,8 @@ const cb_kernel *const cb_kernels[] = {
     /* piecewise_affine_mult */
     &cb_kernel_matmul,
     &cb_kernel_pam_matmul,
+    /* lsa_gd_equivalence */
+    &cb_kernel_lsa_layer,
     &cb_kernel_selftest_fault,
     NULL,
 };
@@ -94,6 +101,8 @@ const cb_impl *const cb_impls[] = {
     /* piecewise_affine_mult */
     &cb_impl_ref_matmul, &cb_impl_blas_matmul, &cb_impl_dnnl_matmul,
     &cb_impl_ref_pam_matmul, &cb_impl_avx512_pam_matmul,
+    /* lsa_gd_equivalence */
+    &cb_impl_ref_lsa_layer, &cb_impl_blas_lsa_layer, &cb_impl_dnnl_lsa_layer,
     &cb_impl_ref_selftest_fault, &cb_impl_faulty_selftest_fault,
     NULL,
 };
@@ -107,6 +116,8 @@ const cb_probe *const cb_probes[] = {
     &cb_probe_aft_memory,
     &cb_probe_galerkin_orders,
     &cb_probe_pam_error,  /* piecewise_affine_mult */
+    &cb_probe_lsa_gd,  /* lsa_gd_equivalence */
+    &cb_probe_lsa_newton,  /* lsa_gd_equivalence */
     NULL,
 };
 
