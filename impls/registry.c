@@ -55,6 +55,9 @@ extern const cb_kernel cb_kernel_lsa_layer;
 extern const cb_impl cb_impl_ref_lsa_layer, cb_impl_blas_lsa_layer, cb_impl_dnnl_lsa_layer;
 extern const cb_probe cb_probe_lsa_gd, cb_probe_lsa_newton;
 
+/* attention_rank_collapse: the residual of deep pure-attention stacks (a probe only). */
+extern const cb_probe cb_probe_rank_collapse;
+
 /* Probes. */
 extern const cb_probe cb_probe_causal_forms, cb_probe_favor_estimators,
     cb_probe_sparse_reachability, cb_probe_xca_memory, cb_probe_aft_forms, cb_probe_aft_memory,
@@ -118,6 +121,7 @@ const cb_probe *const cb_probes[] = {
     &cb_probe_pam_error,  /* piecewise_affine_mult */
     &cb_probe_lsa_gd,  /* lsa_gd_equivalence */
     &cb_probe_lsa_newton,  /* lsa_gd_equivalence */
+    &cb_probe_rank_collapse,  /* attention_rank_collapse */
     NULL,
 };
 
