@@ -58,6 +58,12 @@ extern const cb_probe cb_probe_lsa_gd, cb_probe_lsa_newton;
 /* attention_rank_collapse: the residual of deep pure-attention stacks (a probe only). */
 extern const cb_probe cb_probe_rank_collapse;
 
+/* deltanet_chunkwise: the delta rule, recurrent (ref, scan) and chunkwise (blas, dnnl). */
+extern const cb_kernel cb_kernel_delta_rule;
+extern const cb_impl cb_impl_ref_delta_rule, cb_impl_scan_delta_rule, cb_impl_blas_delta_rule,
+    cb_impl_dnnl_delta_rule;
+extern const cb_probe cb_probe_delta_forms;
+
 /* Probes. */
 extern const cb_probe cb_probe_causal_forms, cb_probe_favor_estimators,
     cb_probe_sparse_reachability, cb_probe_xca_memory, cb_probe_aft_forms, cb_probe_aft_memory,
@@ -81,6 +87,8 @@ const cb_kernel *const cb_kernels[] = {
     &cb_kernel_pam_matmul,
     /* lsa_gd_equivalence */
     &cb_kernel_lsa_layer,
+    /* deltanet_chunkwise */
+    &cb_kernel_delta_rule,
     &cb_kernel_selftest_fault,
     NULL,
 };
@@ -106,6 +114,9 @@ const cb_impl *const cb_impls[] = {
     &cb_impl_ref_pam_matmul, &cb_impl_avx512_pam_matmul,
     /* lsa_gd_equivalence */
     &cb_impl_ref_lsa_layer, &cb_impl_blas_lsa_layer, &cb_impl_dnnl_lsa_layer,
+    /* deltanet_chunkwise */
+    &cb_impl_ref_delta_rule, &cb_impl_scan_delta_rule, &cb_impl_blas_delta_rule,
+    &cb_impl_dnnl_delta_rule,
     &cb_impl_ref_selftest_fault, &cb_impl_faulty_selftest_fault,
     NULL,
 };
@@ -122,6 +133,7 @@ const cb_probe *const cb_probes[] = {
     &cb_probe_lsa_gd,  /* lsa_gd_equivalence */
     &cb_probe_lsa_newton,  /* lsa_gd_equivalence */
     &cb_probe_rank_collapse,  /* attention_rank_collapse */
+    &cb_probe_delta_forms,  /* deltanet_chunkwise */
     NULL,
 };
 
