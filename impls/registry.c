@@ -64,6 +64,12 @@ extern const cb_impl cb_impl_ref_delta_rule, cb_impl_scan_delta_rule, cb_impl_bl
     cb_impl_dnnl_delta_rule;
 extern const cb_probe cb_probe_delta_forms;
 
+/* vit_conv_construction: conv2d and the multi-head attention that performs it. */
+extern const cb_kernel cb_kernel_conv2d, cb_kernel_mhsa_conv;
+extern const cb_impl cb_impl_ref_conv2d, cb_impl_blas_conv2d, cb_impl_dnnl_conv2d;
+extern const cb_impl cb_impl_ref_mhsa_conv, cb_impl_blas_mhsa_conv, cb_impl_dnnl_mhsa_conv;
+extern const cb_probe cb_probe_conv_construction;
+
 /* Probes. */
 extern const cb_probe cb_probe_causal_forms, cb_probe_favor_estimators,
     cb_probe_sparse_reachability, cb_probe_xca_memory, cb_probe_aft_forms, cb_probe_aft_memory,
@@ -89,6 +95,9 @@ const cb_kernel *const cb_kernels[] = {
     &cb_kernel_lsa_layer,
     /* deltanet_chunkwise */
     &cb_kernel_delta_rule,
+    /* vit_conv_construction */
+    &cb_kernel_conv2d,
+    &cb_kernel_mhsa_conv,
     &cb_kernel_selftest_fault,
     NULL,
 };
@@ -117,6 +126,9 @@ const cb_impl *const cb_impls[] = {
     /* deltanet_chunkwise */
     &cb_impl_ref_delta_rule, &cb_impl_scan_delta_rule, &cb_impl_blas_delta_rule,
     &cb_impl_dnnl_delta_rule,
+    /* vit_conv_construction */
+    &cb_impl_ref_conv2d, &cb_impl_blas_conv2d, &cb_impl_dnnl_conv2d,
+    &cb_impl_ref_mhsa_conv, &cb_impl_blas_mhsa_conv, &cb_impl_dnnl_mhsa_conv,
     &cb_impl_ref_selftest_fault, &cb_impl_faulty_selftest_fault,
     NULL,
 };
@@ -134,6 +146,7 @@ const cb_probe *const cb_probes[] = {
     &cb_probe_lsa_newton,  /* lsa_gd_equivalence */
     &cb_probe_rank_collapse,  /* attention_rank_collapse */
     &cb_probe_delta_forms,  /* deltanet_chunkwise */
+    &cb_probe_conv_construction,  /* vit_conv_construction */
     NULL,
 };
 
