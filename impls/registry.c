@@ -70,6 +70,13 @@ extern const cb_impl cb_impl_ref_conv2d, cb_impl_blas_conv2d, cb_impl_dnnl_conv2
 extern const cb_impl cb_impl_ref_mhsa_conv, cb_impl_blas_mhsa_conv, cb_impl_dnnl_mhsa_conv;
 extern const cb_probe cb_probe_conv_construction;
 
+/* int4_hadamard_quant_gemm: Hadamard rotation, INT4 quantizer, INT4 GEMM. */
+extern const cb_kernel cb_kernel_hadamard, cb_kernel_quant_int4, cb_kernel_int4_gemm;
+extern const cb_impl cb_impl_ref_hadamard, cb_impl_blas_hadamard, cb_impl_fwht_hadamard;
+extern const cb_impl cb_impl_ref_quant_int4, cb_impl_fwht_quant_int4;
+extern const cb_impl cb_impl_ref_int4_gemm, cb_impl_blas_int4_gemm, cb_impl_dnnl_int4_gemm;
+extern const cb_probe cb_probe_int4_quant_error;
+
 /* Probes. */
 extern const cb_probe cb_probe_causal_forms, cb_probe_favor_estimators,
     cb_probe_sparse_reachability, cb_probe_xca_memory, cb_probe_aft_forms, cb_probe_aft_memory,
@@ -98,6 +105,10 @@ const cb_kernel *const cb_kernels[] = {
     /* vit_conv_construction */
     &cb_kernel_conv2d,
     &cb_kernel_mhsa_conv,
+    /* int4_hadamard_quant_gemm */
+    &cb_kernel_hadamard,
+    &cb_kernel_quant_int4,
+    &cb_kernel_int4_gemm,
     &cb_kernel_selftest_fault,
     NULL,
 };
@@ -129,6 +140,10 @@ const cb_impl *const cb_impls[] = {
     /* vit_conv_construction */
     &cb_impl_ref_conv2d, &cb_impl_blas_conv2d, &cb_impl_dnnl_conv2d,
     &cb_impl_ref_mhsa_conv, &cb_impl_blas_mhsa_conv, &cb_impl_dnnl_mhsa_conv,
+    /* int4_hadamard_quant_gemm */
+    &cb_impl_ref_hadamard, &cb_impl_blas_hadamard, &cb_impl_fwht_hadamard,
+    &cb_impl_ref_quant_int4, &cb_impl_fwht_quant_int4,
+    &cb_impl_ref_int4_gemm, &cb_impl_blas_int4_gemm, &cb_impl_dnnl_int4_gemm,
     &cb_impl_ref_selftest_fault, &cb_impl_faulty_selftest_fault,
     NULL,
 };
@@ -147,6 +162,7 @@ const cb_probe *const cb_probes[] = {
     &cb_probe_rank_collapse,  /* attention_rank_collapse */
     &cb_probe_delta_forms,  /* deltanet_chunkwise */
     &cb_probe_conv_construction,  /* vit_conv_construction */
+    &cb_probe_int4_quant_error,  /* int4_hadamard_quant_gemm */
     NULL,
 };
 
