@@ -77,6 +77,12 @@ extern const cb_impl cb_impl_ref_quant_int4, cb_impl_fwht_quant_int4;
 extern const cb_impl cb_impl_ref_int4_gemm, cb_impl_blas_int4_gemm, cb_impl_dnnl_int4_gemm;
 extern const cb_probe cb_probe_int4_quant_error;
 
+/* hyena_fft_conv: Hyena's causal long convolution and order-2 operator. */
+extern const cb_kernel cb_kernel_long_conv, cb_kernel_hyena_operator;
+extern const cb_impl cb_impl_ref_long_conv, cb_impl_fftw_long_conv, cb_impl_dnnl_long_conv;
+extern const cb_impl cb_impl_ref_hyena_operator, cb_impl_fftw_hyena_operator;
+extern const cb_probe cb_probe_hyena_conv_forms;
+
 /* Probes. */
 extern const cb_probe cb_probe_causal_forms, cb_probe_favor_estimators,
     cb_probe_sparse_reachability, cb_probe_xca_memory, cb_probe_aft_forms, cb_probe_aft_memory,
@@ -109,6 +115,9 @@ const cb_kernel *const cb_kernels[] = {
     &cb_kernel_hadamard,
     &cb_kernel_quant_int4,
     &cb_kernel_int4_gemm,
+    /* hyena_fft_conv */
+    &cb_kernel_long_conv,
+    &cb_kernel_hyena_operator,
     &cb_kernel_selftest_fault,
     NULL,
 };
@@ -144,6 +153,9 @@ const cb_impl *const cb_impls[] = {
     &cb_impl_ref_hadamard, &cb_impl_blas_hadamard, &cb_impl_fwht_hadamard,
     &cb_impl_ref_quant_int4, &cb_impl_fwht_quant_int4,
     &cb_impl_ref_int4_gemm, &cb_impl_blas_int4_gemm, &cb_impl_dnnl_int4_gemm,
+    /* hyena_fft_conv */
+    &cb_impl_ref_long_conv, &cb_impl_fftw_long_conv, &cb_impl_dnnl_long_conv,
+    &cb_impl_ref_hyena_operator, &cb_impl_fftw_hyena_operator,
     &cb_impl_ref_selftest_fault, &cb_impl_faulty_selftest_fault,
     NULL,
 };
@@ -163,6 +175,7 @@ const cb_probe *const cb_probes[] = {
     &cb_probe_delta_forms,  /* deltanet_chunkwise */
     &cb_probe_conv_construction,  /* vit_conv_construction */
     &cb_probe_int4_quant_error,  /* int4_hadamard_quant_gemm */
+    &cb_probe_hyena_conv_forms,  /* hyena_fft_conv */
     NULL,
 };
 
