@@ -83,6 +83,12 @@ extern const cb_impl cb_impl_ref_long_conv, cb_impl_fftw_long_conv, cb_impl_dnnl
 extern const cb_impl cb_impl_ref_hyena_operator, cb_impl_fftw_hyena_operator;
 extern const cb_probe cb_probe_hyena_conv_forms;
 
+/* fno_discretization_invariance: the FNO Fourier layer and its dense kernel-integral form. */
+extern const cb_kernel cb_kernel_spectral_conv1d, cb_kernel_kernel_integral1d;
+extern const cb_impl cb_impl_ref_spectral_conv1d, cb_impl_fftw_spectral_conv1d;
+extern const cb_impl cb_impl_ref_kernel_integral1d, cb_impl_blas_kernel_integral1d;
+extern const cb_probe cb_probe_fno_invariance;
+
 /* Probes. */
 extern const cb_probe cb_probe_causal_forms, cb_probe_favor_estimators,
     cb_probe_sparse_reachability, cb_probe_xca_memory, cb_probe_aft_forms, cb_probe_aft_memory,
@@ -118,6 +124,9 @@ const cb_kernel *const cb_kernels[] = {
     /* hyena_fft_conv */
     &cb_kernel_long_conv,
     &cb_kernel_hyena_operator,
+    /* fno_discretization_invariance */
+    &cb_kernel_spectral_conv1d,
+    &cb_kernel_kernel_integral1d,
     &cb_kernel_selftest_fault,
     NULL,
 };
@@ -156,6 +165,9 @@ const cb_impl *const cb_impls[] = {
     /* hyena_fft_conv */
     &cb_impl_ref_long_conv, &cb_impl_fftw_long_conv, &cb_impl_dnnl_long_conv,
     &cb_impl_ref_hyena_operator, &cb_impl_fftw_hyena_operator,
+    /* fno_discretization_invariance */
+    &cb_impl_ref_spectral_conv1d, &cb_impl_fftw_spectral_conv1d,
+    &cb_impl_ref_kernel_integral1d, &cb_impl_blas_kernel_integral1d,
     &cb_impl_ref_selftest_fault, &cb_impl_faulty_selftest_fault,
     NULL,
 };
@@ -176,6 +188,7 @@ const cb_probe *const cb_probes[] = {
     &cb_probe_conv_construction,  /* vit_conv_construction */
     &cb_probe_int4_quant_error,  /* int4_hadamard_quant_gemm */
     &cb_probe_hyena_conv_forms,  /* hyena_fft_conv */
+    &cb_probe_fno_invariance,  /* fno_discretization_invariance */
     NULL,
 };
 
