@@ -1335,12 +1335,18 @@ static int write_task(rep *r, const cb_spec *s)
                "from the task spec and the run's measurements: edit tasks/%s.md, not this file.*\n\n",
                s->id, r->run_name, commit ? commit : "unknown", date ? date : "date unknown", s->id);
     fprintf(f, "**Claim.** %s\n\n", s->claim ? s->claim : "");
-    int done[N_SECTIONS] = {0};
+    int done[N_SECTIONS] = {0}, seen_text = 0;
     const char *body = s->body ? s->body : "";
     while (*body) {
         const char *nl = strchr(body, '\n');
         size_t ll = nl ? (size_t)(nl - body) : strlen(body);
         int m = marker_of(body, ll);
+        /* The paper is the report's one title: a spec body that opens with
+         * its own "# Heading" gets it one level down. */
+        if (!seen_text && ll >= 2 && body[0] == '#' && body[1] == ' ')
+            fputc('#', f);
+        if (ll > 0 && strspn(body, " \t") < ll)
+            seen_text = 1;
         if (m >= 0) {
             sections[m].write(f, r, s);
             done[m] = 1;

@@ -131,6 +131,7 @@ md=$out/tiny_softmax.md
 check "tiny_softmax.md exists" test -s "$md"
 check "index.md exists" test -s "$out/index.md"
 check "the report has the paper as its title" grep -q '^# A Tiny Paper on Attention' "$md"
+check "the paper is the one title: the body's own opens a level down" sh -c "grep -q '^## Tiny attention' '$md' && [ \$(grep -c '^# ' '$md') -eq 1 ]"
 check "the verdict appears in the report" grep -q 'softmax_quadratic.*not reproduced.*1.5 \[1.4, 1.6\]' "$md"
 check "the verdict appears in the index" grep -q 'softmax_quadratic.*not reproduced' "$out/index.md"
 check "the index counts it" grep -q '0 reproduced, 1 not reproduced, 0 inconclusive' "$out/index.md"
