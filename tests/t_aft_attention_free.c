@@ -15,6 +15,7 @@
 #include "kernel.h"
 
 #include "tap.h"
+#include "test_rng.h"
 
 #include <float.h>
 #include <math.h>
@@ -22,25 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- inputs: a small local generator (independent of harness/rng.c) ---- */
-
-static double next_u(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return ((double)(*s >> 11) + 0.5) * 0x1p-53;
-}
-
-static void fill_normal(float *x, size_t n, uint64_t seed, double scale)
-{
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < n; i++) {
-        double u1 = next_u(&s), u2 = next_u(&s);
-        x[i] = (float)(scale * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-    }
-}
 
 /* ---- one problem: inputs for a kernel at "N=..,d=.." ------------------- */
 
@@ -74,7 +56,7 @@ static int problem_make(problem *pr, const char *kernel, const char *params, uin
         size_t n = (size_t)cb_shape_numel(&pr->in_shape[t]);
         pr->x[t] = malloc(n * sizeof(float));
         if (!pr->x[t]) return -1;
-        fill_normal(pr->x[t], n, seed * 5 + (uint64_t)t, 1.0);
+        test_fill_normal_scaled(pr->x[t], n, seed * 5 + (uint64_t)t, 1.0);
     }
     pr->N = cb_params_int(&pr->p, "N", 0);
     pr->d = cb_params_int(&pr->p, "d", 0);

@@ -26,6 +26,7 @@
 #include "probes/rank_collapse.h"
 
 #include "tap.h"
+#include "test_rng.h"
 
 #include <float.h>
 #include <math.h>
@@ -35,31 +36,13 @@
 
 typedef long double ld;
 
-/* ---- a small local generator (independent of harness/rng.c) ------------- */
-
-static double next_u(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return ((double)(*s >> 11) + 0.5) * 0x1p-53;
-}
-
-static void fill_normal(float *x, size_t n, double sd, uint64_t *s)
-{
-    for (size_t i = 0; i < n; i++) {
-        double u1 = next_u(s), u2 = next_u(s);
-        x[i] = (float)(sd * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-    }
-}
-
 /* Weights of one layer, owned by the caller's buffer of 3dd + 8dd floats. */
 static rc_layer make_layer(float *b, int d, uint64_t *s)
 {
     size_t dd = (size_t)d * d;
-    fill_normal(b, 3 * dd, 1 / sqrt((double)d), s);
-    fill_normal(b + 3 * dd, 4 * dd, sqrt(2.0 / d), s);
-    fill_normal(b + 7 * dd, 4 * dd, 2 / sqrt(4.0 * d), s);
+    test_fill_normal_state(b, 3 * dd, 1 / sqrt((double)d), s);
+    test_fill_normal_state(b + 3 * dd, 4 * dd, sqrt(2.0 / d), s);
+    test_fill_normal_state(b + 7 * dd, 4 * dd, 2 / sqrt(4.0 * d), s);
     return (rc_layer){b, b + dd, b + 2 * dd, b + 3 * dd, b + 7 * dd};
 }
 
@@ -125,7 +108,7 @@ static void test_against_textbook(void)
     rc_layer w[4];
     for (int l = 0; l < L; l++) w[l] = make_layer(wbuf[l], d, &s);
     float x0[15];
-    fill_normal(x0, 15, 1, &s);
+    test_fill_normal_state(x0, 15, 1, &s);
     for (int a = 0; a < RC_N_ARCH; a++) {
         ld X[15], Xe[15];
         rc_state st;
@@ -203,7 +186,7 @@ static void test_closed_form(void)
 static void random_state(rc_state *st, int n, int d, int64_t e, uint64_t *s)
 {
     float v[64];
-    fill_normal(v, (size_t)(n * d + d), 1, s);
+    test_fill_normal_state(v, (size_t)(n * d + d), 1, s);
     ld X[64];
     for (int i = 0; i < n * d; i++) X[i] = v[i];
     rc_state_set(st, X);

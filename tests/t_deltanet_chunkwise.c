@@ -23,6 +23,7 @@
 #include "probes/delta_forms.h"
 
 #include "tap.h"
+#include "test_rng.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -33,31 +34,6 @@
 
 static const char *const BACKENDS[] = {"ref", "scan", "blas", "dnnl"};
 #define NB 4
-
-/* ---- inputs: a small local generator (independent of harness/rng.c) ---- */
-
-static double next_u(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return ((double)(*s >> 11) + 0.5) * 0x1p-53;
-}
-
-static void fill_normal(float *x, size_t n, uint64_t seed)
-{
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < n; i++) {
-        double u1 = next_u(&s), u2 = next_u(&s);
-        x[i] = (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-    }
-}
-
-static void fill_uniform(float *x, size_t n, uint64_t seed, double lo, double hi)
-{
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 7;
-    for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * next_u(&s));
-}
 
 /* ---- a problem and one run of an implementation --------------------------- */
 
@@ -92,8 +68,8 @@ static int problem_make(problem *pr, const char *params, uint64_t seed)
         pr->len[t] = (size_t)cb_shape_numel(&pr->in_shape[t]);
         pr->x[t] = malloc(pr->len[t] * sizeof(float));
         if (!pr->x[t]) return -1;
-        if (t < 3) fill_normal(pr->x[t], pr->len[t], seed * 5 + (uint64_t)t);
-        else fill_uniform(pr->x[t], pr->len[t], seed * 5 + 3, 0.05, 0.95);
+        if (t < 3) test_fill_normal(pr->x[t], pr->len[t], seed * 5 + (uint64_t)t);
+        else test_fill_uniform(pr->x[t], pr->len[t], seed * 5 + 3, 0.05, 0.95);
     }
     pr->nout = (size_t)cb_shape_numel(&pr->out_shape[0]);
     return 0;
@@ -525,7 +501,7 @@ static void test_run_cli(void)
             ok(0, "run: setup");
             continue;
         }
-        if (pass == 1) fill_uniform(pr.x[3], pr.len[3], 77, -0.5, 2.5);
+        if (pass == 1) test_fill_uniform(pr.x[3], pr.len[3], 77, -0.5, 2.5);
         static const char *const names[4] = {"q", "k", "v", "beta"};
         char path[4][512], cmd[4096];
         int okw = 1;

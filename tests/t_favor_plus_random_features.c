@@ -25,6 +25,7 @@
  */
 #include "kernel.h"
 #include "tap.h"
+#include "test_rng.h"
 
 #include <float.h>
 #include <math.h>
@@ -32,25 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- inputs: a local generator (independent of harness/rng.c) ---------- */
-
-static double next_u(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return ((double)(*s >> 11) + 0.5) * 0x1p-53;
-}
-
-static void fill_normal(float *x, size_t n, uint64_t seed, double scale)
-{
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < n; i++) {
-        double u1 = next_u(&s), u2 = next_u(&s);
-        x[i] = (float)(scale * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-    }
-}
 
 /* ---- running one implementation ---------------------------------------- */
 
@@ -89,7 +71,7 @@ static int problem_make(problem *pr, const char *params, uint64_t seed, double q
         pr->n_in[t] = (size_t)cb_shape_numel(&pr->in_shape[t]);
         pr->x[t] = malloc(pr->n_in[t] * sizeof(float));
         if (!pr->x[t]) return -1;
-        fill_normal(pr->x[t], pr->n_in[t], seed * 5 + (uint64_t)t, t < 2 ? qk_scale : 1.0);
+        test_fill_normal_scaled(pr->x[t], pr->n_in[t], seed * 5 + (uint64_t)t, t < 2 ? qk_scale : 1.0);
     }
     pr->n_out = (size_t)cb_shape_numel(&pr->out_shape[0]);
     return 0;

@@ -26,6 +26,7 @@
 #include "probes/fno_invariance.h"
 
 #include "tap.h"
+#include "test_rng.h"
 
 #include <float.h>
 #include <math.h>
@@ -39,25 +40,6 @@
 #define TWO_PI 6.283185307179586476925286766559
 
 static const char *const KERNELS[2] = {"spectral_conv1d", "kernel_integral1d"};
-
-/* ---- inputs: a small local generator (independent of harness/rng.c) ---- */
-
-static double next_u(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return ((double)(*s >> 11) + 0.5) * 0x1p-53;
-}
-
-static void fill_normal(float *x, size_t n, uint64_t seed)
-{
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < n; i++) {
-        double u1 = next_u(&s), u2 = next_u(&s);
-        x[i] = (float)(sqrt(-2 * log(u1)) * cos(TWO_PI * u2));
-    }
-}
 
 /* ---- one problem: params, shapes, the three inputs ------------------------ */
 
@@ -93,7 +75,7 @@ static int problem_make(problem *pr, const char *kernel, const char *params, uin
         pr->len[t] = (size_t)cb_shape_numel(&pr->in_shape[t]);
         pr->x[t] = malloc(pr->len[t] * sizeof(float));
         if (!pr->x[t]) return -1;
-        fill_normal(pr->x[t], pr->len[t], seed * 3 + (uint64_t)t);
+        test_fill_normal(pr->x[t], pr->len[t], seed * 3 + (uint64_t)t);
     }
     return 0;
 }

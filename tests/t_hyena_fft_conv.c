@@ -24,6 +24,7 @@
 #include "probes/hyena_conv_forms.h"
 
 #include "tap.h"
+#include "test_rng.h"
 
 #include <float.h>
 #include <math.h>
@@ -32,25 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* ---- inputs: a small local generator (independent of harness/rng.c) ---- */
-
-static double next_u(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return ((double)(*s >> 11) + 0.5) * 0x1p-53;
-}
-
-static void fill_normal(float *x, size_t n, uint64_t seed, double scale)
-{
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < n; i++) {
-        double u1 = next_u(&s), u2 = next_u(&s);
-        x[i] = (float)(scale * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-    }
-}
 
 /* ---- running one implementation ---------------------------------------- */
 
@@ -175,7 +157,7 @@ static void test_ref_known(void)
     {
         enum { N = 37 };
         float u[2 * N], h[2 * N];
-        fill_normal(u, 2 * N, 5, 1.0);
+        test_fill_normal_scaled(u, 2 * N, 5, 1.0);
         memset(h, 0, sizeof h);
         h[1] = 1;       /* channel 0: delay 1 */
         h[N + 5] = 2;   /* channel 1: delay 5, gain 2 */
@@ -233,8 +215,8 @@ static void test_long_conv_backends(void)
             free(u); free(h); free(B); free(nrm);
             return;
         }
-        fill_normal(u, n, 100 + c, 1.0);
-        fill_normal(h, n, 200 + c, 1.0 / 32);
+        test_fill_normal_scaled(u, n, 100 + c, 1.0);
+        test_fill_normal_scaled(h, n, 200 + c, 1.0 / 32);
         /* B[c, t] = sum_s |h_s| |u_{t-s}|; nrm[c] = |u_c|_2 |h_c|_2 */
         for (int ch = 0; ch < D; ch++) {
             double uu = 0, hh = 0;
@@ -293,11 +275,11 @@ static void test_hyena_backends(void)
             free(x); free(wi); free(h1); free(h2); free(wo);
             return;
         }
-        fill_normal(x, nx, 300 + c, 1.0);
-        fill_normal(wi, (size_t)3 * D * D, 400 + c, 1 / sqrt(D));
-        fill_normal(h1, nx, 500 + c, 1 / sqrt(N));
-        fill_normal(h2, nx, 600 + c, 1 / sqrt(N));
-        fill_normal(wo, (size_t)D * D, 700 + c, 1 / sqrt(D));
+        test_fill_normal_scaled(x, nx, 300 + c, 1.0);
+        test_fill_normal_scaled(wi, (size_t)3 * D * D, 400 + c, 1 / sqrt(D));
+        test_fill_normal_scaled(h1, nx, 500 + c, 1 / sqrt(N));
+        test_fill_normal_scaled(h2, nx, 600 + c, 1 / sqrt(N));
+        test_fill_normal_scaled(wo, (size_t)D * D, 700 + c, 1 / sqrt(D));
         float *in[5] = {x, wi, h1, h2, wo};
         int64_t nr = 0, no = 0;
         int same_ref = 0, same = 0;
@@ -331,7 +313,7 @@ static void test_probe_fft(void)
             free(u); free(h); free(y); free(tmp);
             return;
         }
-        fill_normal(tmp, 2 * N, 900 + c, 1.0);
+        test_fill_normal_scaled(tmp, 2 * N, 900 + c, 1.0);
         for (size_t i = 0; i < N; i++) {
             u[i] = tmp[i];
             h[i] = tmp[N + i];
@@ -391,8 +373,8 @@ static void test_zero_output_fails(void)
     enum { D = 2, N = 50 };
     float u[D * N], h[D * N], z[D * N];
     double y[D * N], zd[D * N];
-    fill_normal(u, D * N, 77, 1.0);
-    fill_normal(h, D * N, 78, 1.0);
+    test_fill_normal_scaled(u, D * N, 77, 1.0);
+    test_fill_normal_scaled(h, D * N, 78, 1.0);
     memset(z, 0, sizeof z);
     for (int c = 0; c < D; c++)
         for (int t = 0; t < N; t++) {

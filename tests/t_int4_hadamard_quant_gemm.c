@@ -23,6 +23,7 @@
 #include "probes/int4_quant_error.h"
 
 #include "tap.h"
+#include "test_rng.h"
 
 #include <float.h>
 #include <math.h>
@@ -31,32 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* ---- inputs: a small local generator ------------------------------------ */
-
-static double next_u(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return ((double)(*s >> 11) + 0.5) * 0x1p-53;
-}
-
-static void fill_normal(float *x, size_t n, uint64_t seed)
-{
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < n; i++) {
-        double u1 = next_u(&s), u2 = next_u(&s);
-        x[i] = (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-    }
-}
-
-static void fill_uniform(float *x, size_t n, uint64_t seed, double lo, double hi)
-{
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 7;
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)(lo + (hi - lo) * next_u(&s));
-}
 
 /* ---- running one implementation on arrays ------------------------------- */
 
@@ -162,7 +137,7 @@ static void test_hadamard(void)
         snprintf(params, sizeof params, "M=%lld,K=%lld", (long long)M, (long long)K);
         double e = INFINITY;
         if (x && H) {
-            fill_normal(x, (size_t)(M * K), 5 + c);
+            test_fill_normal(x, (size_t)(M * K), 5 + c);
             int64_t n = 0;
             const float *const in[1] = {x};
             float *y = run("hadamard", "ref", params, in, &n);
@@ -193,7 +168,7 @@ static void test_hadamard(void)
         snprintf(params, sizeof params, "M=%lld,K=%lld", (long long)M, (long long)K);
         float *x = malloc((size_t)(M * K) * sizeof *x);
         if (!x) continue;
-        fill_normal(x, (size_t)(M * K), 40 + c);
+        test_fill_normal(x, (size_t)(M * K), 40 + c);
         const float *const in[1] = {x};
         int64_t n = 0;
         float *ref = run("hadamard", "ref", params, in, &n);
@@ -287,7 +262,7 @@ static void test_quant(void)
     /* a zero row gives zeros; a NaN row gives NaN there only */
     {
         float x[3 * 8];
-        fill_normal(x, 24, 3);
+        test_fill_normal(x, 24, 3);
         for (int j = 0; j < 8; j++) x[j] = 0;
         x[8 + 3] = NAN;
         const float *const in[1] = {x};
@@ -320,7 +295,7 @@ static void test_quant(void)
             free(x); free(v); free(w); free(H);
             continue;
         }
-        fill_normal(x, (size_t)(M * K), 70 + c);
+        test_fill_normal(x, (size_t)(M * K), 70 + c);
         for (int64_t j = 0; j < K; j += 37) x[j] *= 30;   /* a few outliers */
         const float *const in[1] = {x};
         int64_t n = 0;
@@ -418,8 +393,8 @@ static void test_gemm(void)
             free(b);
             continue;
         }
-        fill_uniform(a, (size_t)(M * K), 90 + c, -9, 9);
-        fill_uniform(b, (size_t)(K * N), 190 + c, -9, 9);
+        test_fill_uniform(a, (size_t)(M * K), 90 + c, -9, 9);
+        test_fill_uniform(b, (size_t)(K * N), 190 + c, -9, 9);
         const float *const in[2] = {a, b};
         int64_t n = 0;
         float *ref = run("int4_gemm", "ref", params, in, &n);
@@ -544,7 +519,7 @@ static void test_spec_checks(void)
     float *zero = calloc(1024, sizeof *zero), *xr = malloc(1024 * sizeof *xr);
     double *zd = calloc(256, sizeof *zd), *yd = malloc(256 * sizeof *yd);
     if (zero && xr && zd && yd) {
-        fill_normal(xr, 1024, 99);
+        test_fill_normal(xr, 1024, 99);
         for (int i = 0; i < 256; i++) yd[i] = xr[i];
         const double mse0 = cb_int4_rel_sq_err(zero, xr, 1024), g0 = cb_int4_rel_fro_err(zd, yd, 256);
         for (int i = 0; i < ms.n; i++) {

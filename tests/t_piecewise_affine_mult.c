@@ -24,6 +24,7 @@
 #include "probes/pam_error.h"
 
 #include "tap.h"
+#include "test_rng.h"
 
 #include <float.h>
 #include <math.h>
@@ -172,23 +173,6 @@ static void test_grid(void)
 
 /* ---- running the kernels --------------------------------------------------- */
 
-static double next_u(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return ((double)(*s >> 11) + 0.5) * 0x1p-53;
-}
-
-static void fill_normal(float *x, size_t n, uint64_t seed)
-{
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < n; i++) {
-        double u1 = next_u(&s), u2 = next_u(&s);
-        x[i] = (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-    }
-}
-
 /* Run kernel/backend on a [M,K], b [K,N]; return c (malloc'd) or NULL. */
 static float *run(const char *kernel, const char *backend, int64_t M, int64_t K, int64_t N, const float *a,
                   const float *b)
@@ -254,8 +238,8 @@ static void test_pam_backends(void)
             free(a); free(b); free(seq); free(bnd);
             return;
         }
-        fill_normal(a, (size_t)(M * K), 10 + t);
-        fill_normal(b, (size_t)(K * N), 20 + t);
+        test_fill_normal(a, (size_t)(M * K), 10 + t);
+        test_fill_normal(b, (size_t)(K * N), 20 + t);
         const char *what = "normal inputs";
         if (cases[t].f == ZEROS) {
             /* zeros and subnormals in both operands: the fast path's skip and mask */
@@ -322,8 +306,8 @@ static void test_matmul_backends(void)
         const int64_t M = cases[t][0], K = cases[t][1], N = cases[t][2];
         float *a = malloc((size_t)(M * K) * sizeof *a), *b = malloc((size_t)(K * N) * sizeof *b);
         if (!a || !b) { free(a); free(b); ok(0, "out of memory"); return; }
-        fill_normal(a, (size_t)(M * K), 40 + t);
-        fill_normal(b, (size_t)(K * N), 50 + t);
+        test_fill_normal(a, (size_t)(M * K), 40 + t);
+        test_fill_normal(b, (size_t)(K * N), 50 + t);
         float *ref = run("matmul", "ref", M, K, N, a, b);
         /* the ref against a double product here: one rounding */
         double worst_ref = 0;
@@ -501,7 +485,7 @@ static void test_trivial_outputs_fail(void)
         return;
     }
     float tmp[400];
-    fill_normal(tmp, n, 99);
+    test_fill_normal(tmp, n, 99);
     double mean = 0;
     for (size_t i = 0; i < n; i++) {
         y[i] = 16.0 * tmp[i];

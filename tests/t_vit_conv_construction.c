@@ -22,6 +22,7 @@
 #include "ref/conv2d_contract.h"
 
 #include "tap.h"
+#include "test_rng.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -29,25 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* ---- inputs: a small local generator (independent of harness/rng.c) ---- */
-
-static double next_u(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return ((double)(*s >> 11) + 0.5) * 0x1p-53;
-}
-
-static void fill_normal(float *x, size_t n, uint64_t seed)
-{
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < n; i++) {
-        double u1 = next_u(&s), u2 = next_u(&s);
-        x[i] = (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-    }
-}
 
 /* ---- one problem ------------------------------------------------------- */
 
@@ -86,8 +68,8 @@ static int problem_make(problem *pr, const char *kernel, const char *params, uin
     pr->x = malloc(pr->nx * sizeof *pr->x);
     pr->w = malloc(pr->nw * sizeof *pr->w);
     if (!pr->x || !pr->w) return -1;
-    fill_normal(pr->x, pr->nx, seed * 2);
-    fill_normal(pr->w, pr->nw, seed * 2 + 1);
+    test_fill_normal(pr->x, pr->nx, seed * 2);
+    test_fill_normal(pr->w, pr->nw, seed * 2 + 1);
     return 0;
 }
 
@@ -514,7 +496,7 @@ static void test_probe_and_checks(void)
     double *xx = malloc(n * sizeof *xx);
     if (z && cst && y && xx) {
         float tmp[64];
-        fill_normal(tmp, n, 99);
+        test_fill_normal(tmp, n, 99);
         for (size_t i = 0; i < n; i++) y[i] = tmp[i], cst[i] = 3.5, xx[i] = tmp[(i * 7) % n];
         double sz = cb_cc_spread(z, n, xx, n, y, n, 1, 3), sc = cb_cc_spread(cst, n, xx, n, y, n, 1, 3);
         double ez = cb_cc_rel_l2(z, y, n), e0 = cb_cc_rel_l2(y, z, n), ec = cb_cc_rel_l2(cst, y, n);

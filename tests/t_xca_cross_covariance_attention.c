@@ -18,6 +18,7 @@
 #include "kernel.h"
 
 #include "tap.h"
+#include "test_rng.h"
 
 #include <float.h>
 #include <math.h>
@@ -25,25 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- inputs: a small local generator (independent of harness/rng.c) ---- */
-
-static double next_u(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return ((double)(*s >> 11) + 0.5) * 0x1p-53;
-}
-
-static void fill_normal(float *x, size_t n, uint64_t seed)
-{
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < n; i++) {
-        double u1 = next_u(&s), u2 = next_u(&s);
-        x[i] = (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-    }
-}
 
 /* ---- one problem, run on any backend ---------------------------------- */
 
@@ -73,7 +55,7 @@ static int problem_make(problem *pr, const char *params, uint64_t seed)
     for (int t = 0; t < 3; t++) {
         pr->x[t] = malloc(pr->n * sizeof(float));
         if (!pr->x[t]) return -1;
-        fill_normal(pr->x[t], pr->n, seed * 3 + (uint64_t)t);
+        test_fill_normal(pr->x[t], pr->n, seed * 3 + (uint64_t)t);
     }
     return 0;
 }
