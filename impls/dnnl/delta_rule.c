@@ -96,42 +96,11 @@ static int make_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, dnnl_memory_t 
                        dnnl_memory_t dst, float oscale, int sum, char *err, size_t errlen)
 {
     const dnnl_memory_desc_t *smd = NULL, *wmd = NULL, *dmd = NULL;
-    dnnl_matmul_desc_t op;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    const char *what = "dnnl_memory_get_memory_desc";
-    dnnl_status_t st = dnnl_memory_get_memory_desc(src, &smd);
-    if (st == dnnl_success) st = dnnl_memory_get_memory_desc(wei, &wmd);
-    if (st == dnnl_success) st = dnnl_memory_get_memory_desc(dst, &dmd);
-    if (st == dnnl_success) {
-        what = "dnnl_matmul_desc_init";
-        st = dnnl_matmul_desc_init(&op, smd, wmd, NULL, dmd);
-    }
-    if (st == dnnl_success && (sum || oscale != 1.0f)) {
-        what = "attributes";
-        st = dnnl_primitive_attr_create(&attr);
-        if (st == dnnl_success && oscale != 1.0f) st = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &oscale);
-        if (st == dnnl_success && sum) {
-            st = dnnl_post_ops_create(&po);
-            if (st == dnnl_success) st = dnnl_post_ops_append_sum(po, 1.0f);
-            if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, po);
-        }
-    }
-    if (st == dnnl_success) {
-        what = "dnnl_primitive_desc_create(matmul)";
-        st = dnnl_primitive_desc_create(&pd, &op, attr, eng, NULL);
-    }
-    if (st == dnnl_success) {
-        what = "dnnl_primitive_create(matmul)";
-        st = dnnl_primitive_create(prim, pd);
-    }
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (po) dnnl_post_ops_destroy(po);
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success)
-        return cb_fail(err, errlen, "dnnl delta_rule: %s: %s", what, cb_dnnl_status_str(st));
-    return 0;
+    if (dnnl_memory_get_memory_desc(src, &smd) != dnnl_success ||
+        dnnl_memory_get_memory_desc(wei, &wmd) != dnnl_success ||
+        dnnl_memory_get_memory_desc(dst, &dmd) != dnnl_success)
+        return cb_fail(err, errlen, "dnnl delta_rule: dnnl_memory_get_memory_desc failed");
+    return cb_dnnl_matmul(prim, eng, smd, wmd, dmd, oscale, sum, NULL, NULL, err, errlen);
 }
 
 /* A memory object of `nd` dims with the given strides over buf. */

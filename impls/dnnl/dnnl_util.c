@@ -45,3 +45,45 @@ int cb_dnnl_md_strided(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims
     CB_DNNL_TRY(dnnl_memory_desc_init_by_strides(md, ndims, dims, dnnl_f32, strides));
     return 0;
 }
+
+int cb_dnnl_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_memory_desc_t *src,
+                   const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst, float scale, int sum,
+                   const dnnl_memory_desc_t *mask, const char **impl, char *err, size_t errlen)
+{
+    dnnl_matmul_desc_t op;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    const char *what = "dnnl_matmul_desc_init";
+    dnnl_status_t st = dnnl_matmul_desc_init(&op, src, wei, NULL, dst);
+    if (st == dnnl_success && (scale != 1.0f || sum || mask)) {
+        what = "matmul attributes";
+        st = dnnl_primitive_attr_create(&attr);
+        if (st == dnnl_success && scale != 1.0f) st = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale);
+        if (st == dnnl_success && (sum || mask)) {
+            st = dnnl_post_ops_create(&po);
+            if (st == dnnl_success && sum) st = dnnl_post_ops_append_sum(po, 1.0f);
+            if (st == dnnl_success && mask) st = dnnl_post_ops_append_binary(po, dnnl_binary_mul, mask);
+            if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, po);
+        }
+    }
+    if (st == dnnl_success) {
+        what = "dnnl_primitive_desc_create(matmul)";
+        st = dnnl_primitive_desc_create(&pd, &op, attr, eng, NULL);
+    }
+    if (st == dnnl_success && impl) {
+        const char *name = NULL;
+        if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success) name = "?";
+        *impl = name;
+    }
+    if (st == dnnl_success) {
+        what = "dnnl_primitive_create(matmul)";
+        st = dnnl_primitive_create(prim, pd);
+    }
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success)
+        return cb_fail(err, errlen, "%s: %s", what, cb_dnnl_status_str(st));
+    return 0;
+}

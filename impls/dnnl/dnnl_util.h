@@ -1,6 +1,7 @@
 /* dnnl_util.h — what every oneDNN 2.6 implementation needs: an engine and a
  * stream owned by the implementation's state (no globals), readable status
- * errors, and a strided memory descriptor. */
+ * errors, a strided memory descriptor, and the matmul primitive most of
+ * them are built from. */
 #ifndef CB_DNNL_UTIL_H
 #define CB_DNNL_UTIL_H
 
@@ -30,5 +31,16 @@ const char *cb_dnnl_status_str(dnnl_status_t s);
 /* An f32 memory descriptor of `ndims` dims with explicit strides (elements). */
 int cb_dnnl_md_strided(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims,
                        const dnnl_dim_t *strides, char *err, size_t errlen);
+
+/* A matmul primitive: dst = scale · (src × wei), then + dst when `sum` (a sum
+ * post-op: accumulate into what dst holds), then × mask elementwise when
+ * `mask` is not NULL (a binary-mul post-op; its memory goes in at execution
+ * as DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1). scale 1, sum 0,
+ * mask NULL: a plain product with no attributes. When impl is not NULL it
+ * receives oneDNN's implementation name (a static string). Returns 0, or -1
+ * with err naming the failed step. */
+int cb_dnnl_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_memory_desc_t *src,
+                   const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst, float scale, int sum,
+                   const dnnl_memory_desc_t *mask, const char **impl, char *err, size_t errlen);
 
 #endif

@@ -28,18 +28,7 @@ int cb_ga_dnnl_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_memo
                       const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst, float scale,
                       const char **impl, char *err, size_t errlen)
 {
-    dnnl_matmul_desc_t md;
-    CB_DNNL_TRY(dnnl_matmul_desc_init(&md, src, wei, NULL, dst));
-    if (scale == 1.0f)
-        return make_prim(prim, &md, NULL, eng, impl, err, errlen);
-    dnnl_primitive_attr_t attr;
-    CB_DNNL_TRY(dnnl_primitive_attr_create(&attr));
-    dnnl_status_t st = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale);
-    int rc = st == dnnl_success
-                 ? make_prim(prim, &md, attr, eng, impl, err, errlen)
-                 : cb_fail(err, errlen, "dnnl_primitive_attr_set_output_scales: %s", cb_dnnl_status_str(st));
-    dnnl_primitive_attr_destroy(attr);
-    return rc;
+    return cb_dnnl_matmul(prim, eng, src, wei, dst, scale, 0, NULL, impl, err, errlen);
 }
 
 int cb_ga_dnnl_layernorm(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_memory_desc_t *data,

@@ -54,33 +54,7 @@ static int make_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_mem
                        const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst, int sum,
                        char *err, size_t errlen)
 {
-    dnnl_matmul_desc_t op;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    const char *what = "dnnl_matmul_desc_init";
-    dnnl_status_t st = dnnl_matmul_desc_init(&op, src, wei, NULL, dst);
-    if (st == dnnl_success && sum) {
-        what = "sum post-op";
-        st = dnnl_primitive_attr_create(&attr);
-        if (st == dnnl_success) st = dnnl_post_ops_create(&po);
-        if (st == dnnl_success) st = dnnl_post_ops_append_sum(po, 1.0f);
-        if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, po);
-    }
-    if (st == dnnl_success) {
-        what = "dnnl_primitive_desc_create(matmul)";
-        st = dnnl_primitive_desc_create(&pd, &op, attr, eng, NULL);
-    }
-    if (st == dnnl_success) {
-        what = "dnnl_primitive_create(matmul)";
-        st = dnnl_primitive_create(prim, pd);
-    }
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (po) dnnl_post_ops_destroy(po);
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success)
-        return cb_fail(err, errlen, "dnnl linear_decode: %s: %s", what, cb_dnnl_status_str(st));
-    return 0;
+    return cb_dnnl_matmul(prim, eng, src, wei, dst, 1.0f, sum, NULL, NULL, err, errlen);
 }
 
 static int dnnl_ld_build(dnnl_ld *s, const cb_params *p, const cb_tensor *in, cb_tensor *out,
