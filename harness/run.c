@@ -61,8 +61,9 @@ static int doc_has(char names[CB_MAX_PARAMS][CB_NAME_MAX], int n, const char *na
 /* Shapes as text in parameter names, e.g. "[H, N, d]", found by asking the
  * kernel itself: start from parameters it accepts (all 1, then 0 where it
  * still accepts that, e.g. causal=0), then give each parameter in turn a
- * distinct prime and keep it whenever shapes() still accepts; a dimension
- * equal to a parameter's prime is that parameter. A kernel that accepts none
+ * distinct prime (or, refused, a distinct power of two) and keep it whenever
+ * shapes() still accepts; a dimension equal to a parameter's mark is that
+ * parameter. A kernel that accepts none
  * of this gets ok = 0 and plain names in the messages. */
 typedef struct symbolic {
     int ok;
@@ -114,14 +115,26 @@ static void symbolic_shapes(const cb_kernel *k, symbolic *sy)
         t.value[i] = 0;
         if (accepts(k, &t, sy->in, sy->out)) p = t;
     }
-    for (int i = 0; i < p.n; i++) {
-        cb_params t = p;
-        t.value[i] = (double)primes[i];
-        if (accepts(k, &t, sy->in, sy->out)) {
-            p = t;
-            prime[i] = primes[i];
+    /* A large prime first; a parameter that must be a power of two (the
+     * Hadamard length) gets a distinct one instead (2^12, 2^14, ...), and
+     * one bounded by another (k_max <= n/2 + 1, K <= Hh) a small prime.
+     * Two passes, so a bound set by a later parameter can be met. */
+    static const int64_t small[CB_MAX_PARAMS] = {101, 103, 107, 109, 113, 127, 131, 137,
+                                                 139, 149, 151, 157, 163, 167, 173, 179};
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < p.n; i++) {
+            if (prime[i]) continue;
+            const int64_t marks[3] = {primes[i], (int64_t)1 << (12 + 2 * i), small[i]};
+            for (int m = 0; m < 3; m++) {
+                cb_params t = p;
+                t.value[i] = (double)marks[m];
+                if (accepts(k, &t, sy->in, sy->out)) {
+                    p = t;
+                    prime[i] = marks[m];
+                    break;
+                }
+            }
         }
-    }
     accepts(k, &p, sy->in, sy->out);
     for (int i = 0; i < k->n_in; i++) dims_text(&sy->in[i], &p, prime, sy->in_txt[i], sizeof sy->in_txt[i]);
     for (int i = 0; i < k->n_out; i++) dims_text(&sy->out[i], &p, prime, sy->out_txt[i], sizeof sy->out_txt[i]);

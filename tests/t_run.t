@@ -75,6 +75,11 @@ IN="--in q=$dir/q.npy --in k=$dir/k.npy --in v=$dir/v.npy"
 rc=$?
 grep -q 'softmax_attention' "$dir/help"
 ok $((rc + $?)) "run --help exits 0 and lists the kernels"
+# Shapes are named by their parameters, also where a parameter must be a
+# power of two (hadamard's K) or is bounded by another (k_max <= n/2 + 1).
+"$CLAIMBENCH" run hadamard --help 2>&1 | grep -q -- '--in x=FILE \[M, K\]' &&
+    "$CLAIMBENCH" run spectral_conv1d --help 2>&1 | grep -q 'w_re=FILE \[k_max, C_in, C_out\]'
+ok $? "run KERNEL --help names shapes by parameters ([M, K]; [k_max, C_in, C_out])"
 
 # ---- the exact answer, from every backend of softmax_attention --------------
 "$CLAIMBENCH" run softmax_attention --backend ref $IN --out "o=$dir/o.npy" 2> "$dir/err"
