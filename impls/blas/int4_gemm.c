@@ -10,6 +10,7 @@
  * operation rounds. The result equals the int64 reference bit for bit.
  * Why fast: a tuned sgemm (the AVX2 kernels here, OPENBLAS_CORETYPE).
  */
+#include "common/int4_level.h"
 #include "kernel.h"
 
 #include <cblas.h>
@@ -50,8 +51,8 @@ static int blas_ig_prepare(void **state, const cb_params *p, const cb_tensor *in
     return 0;
 }
 
-/* The levels clamp(rint(v), -7, 7), NaN -> 0 (both compares are false for
- * NaN), of a and b in one parallel region (one fork/join per call, not two). */
+/* The levels (common/int4_level.h) of a and b in one parallel region (one
+ * fork/join per call, not two). */
 static void levels(const float *restrict a, float *restrict qa, int64_t na, const float *restrict b,
                    float *restrict qb, int64_t nb)
 {
@@ -59,17 +60,11 @@ static void levels(const float *restrict a, float *restrict qa, int64_t na, cons
     {
 #pragma omp for simd schedule(static) nowait
         for (int64_t i = 0; i < na; i++) {
-            float r = rintf(a[i]);
-            r = r > 7.0f ? 7.0f : r;
-            r = r < -7.0f ? -7.0f : r;
-            qa[i] = r == r ? r : 0.0f;
+            qa[i] = cb_int4_level(a[i]);
         }
 #pragma omp for simd schedule(static)
         for (int64_t i = 0; i < nb; i++) {
-            float r = rintf(b[i]);
-            r = r > 7.0f ? 7.0f : r;
-            r = r < -7.0f ? -7.0f : r;
-            qb[i] = r == r ? r : 0.0f;
+            qb[i] = cb_int4_level(b[i]);
         }
     }
 }

@@ -14,6 +14,7 @@
  * scratch level buffers (plain row-major layouts), so run() is the
  * conversion pass and one execute.
  */
+#include "common/int4_level.h"
 #include "kernel.h"
 #include "dnnl/dnnl_util.h"
 
@@ -89,8 +90,8 @@ static int dnnl_ig_prepare(void **state, const cb_params *p, const cb_tensor *in
     return 0;
 }
 
-/* The levels clamp(rint(v), -7, 7), NaN -> 0 (both compares are false for
- * NaN), of a and b in one parallel region (one fork/join per call, not two). */
+/* The levels (common/int4_level.h) of a and b in one parallel region (one
+ * fork/join per call, not two). */
 static void levels_s8(const float *restrict a, int8_t *restrict qa, int64_t na, const float *restrict b,
                       int8_t *restrict qb, int64_t nb)
 {
@@ -98,17 +99,11 @@ static void levels_s8(const float *restrict a, int8_t *restrict qa, int64_t na, 
     {
 #pragma omp for simd schedule(static) nowait
         for (int64_t i = 0; i < na; i++) {
-            float r = rintf(a[i]);
-            r = r > 7.0f ? 7.0f : r;
-            r = r < -7.0f ? -7.0f : r;
-            qa[i] = (int8_t)(r == r ? r : 0.0f);
+            qa[i] = (int8_t)cb_int4_level(a[i]);
         }
 #pragma omp for simd schedule(static)
         for (int64_t i = 0; i < nb; i++) {
-            float r = rintf(b[i]);
-            r = r > 7.0f ? 7.0f : r;
-            r = r < -7.0f ? -7.0f : r;
-            qb[i] = (int8_t)(r == r ? r : 0.0f);
+            qb[i] = (int8_t)cb_int4_level(b[i]);
         }
     }
 }
