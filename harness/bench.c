@@ -1069,10 +1069,12 @@ int cb_cmd_bench(const cb_cli *cli, int argc, char **argv)
         if (!cli->quiet)
             fprintf(stderr, "failed: %s\n", merr);
     } else if (!cli->quiet) {
-        fprintf(stderr, "FMA %.0f GFLOP/s (1 thread), %.0f (%d threads); sgemm %s (blas), %s (dnnl)\n",
+        const char *fj = cb_machine_get(m, "omp_fork_join_us_median");
+        fprintf(stderr, "FMA %.0f GFLOP/s (1 thread), %.0f (%d threads); sgemm %s (blas), %s (dnnl); "
+                        "OpenMP fork/join %s us\n",
                 m->fma_gflops_1t, m->fma_gflops_all, m->fma_threads,
                 cb_machine_get(m, "sgemm_blas_gflops_median"),
-                cb_machine_get(m, "sgemm_dnnl_gflops_median"));
+                cb_machine_get(m, "sgemm_dnnl_gflops_median"), fj ? fj : "?");
     }
     char path[2048];
     if (!(mtsv = cb_machine_tsv(m, &mtsv_len))) {

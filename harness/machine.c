@@ -6,7 +6,9 @@
  *   - fp32 FMA peak: independent FMA chains, enough of them to cover the FMA
  *     latency on every FMA port, so the loop is limited by FMA throughput;
  *   - sgemm 2048³ through OpenBLAS and oneDNN with the threads they would
- *     use in a benchmark, after a time-based warm-up (oneDNN JITs lazily).
+ *     use in a benchmark, after a time-based warm-up (oneDNN JITs lazily);
+ *   - the OpenMP fork/join time, the floor of every small multi-threaded
+ *     call, which on a shared VM moves with the host's load.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "machine.h"
@@ -495,6 +497,42 @@ static void summarize(cb_machine *m, const char *prefix, const double *g, int n)
     set_fmt(m, key, "%.1f", s[n - 1]);
 }
 
+/* ---- OpenMP fork/join --------------------------------------------------- */
+
+/* The cost of opening and joining an OpenMP parallel region on every
+ * thread: the least fixed cost of any multi-threaded kernel call (a oneDNN
+ * primitive, an OpenMP loop; most calls pay it several times). On a shared
+ * VM it moves with the host's load, because a region ends in a barrier that
+ * waits for a vCPU the host may have descheduled, and with it the time of
+ * every small multi-threaded call. Recorded so that a run's small-size
+ * timings, and the verdicts that lean on them, can be read against it.
+ * Empty regions back to back, as a benchmark loop calls (the threads are
+ * still spinning from the last one): median and 90th percentile of
+ * FJ_REPS regions after FJ_WARM unrecorded ones, in microseconds. */
+enum { FJ_WARM = 200, FJ_REPS = 2000 };
+
+static int fork_join_us(double *median, double *p90)
+{
+    double *t = malloc(FJ_REPS * sizeof *t);
+    if (!t) return -1;
+    const int threads = omp_get_max_threads();
+    volatile int sink = 0;
+    for (int i = 0; i < FJ_WARM + FJ_REPS; i++) {
+        double t0 = now_s();
+#pragma omp parallel num_threads(threads)
+        {
+            if (omp_get_thread_num() == 0) sink = sink + 1;
+        }
+        double dt = now_s() - t0;
+        if (i >= FJ_WARM) t[i - FJ_WARM] = dt * 1e6;
+    }
+    qsort(t, FJ_REPS, sizeof *t, cmp_double);
+    *median = 0.5 * (t[FJ_REPS / 2 - 1] + t[FJ_REPS / 2]);
+    *p90 = t[FJ_REPS * 9 / 10];
+    free(t);
+    return 0;
+}
+
 int cb_machine_measure(cb_machine *m, char *err, size_t errlen)
 {
     /* FMA peak with the widest FMA the CPU has. */
@@ -547,6 +585,12 @@ int cb_machine_measure(cb_machine *m, char *err, size_t errlen)
     set_fmt(m, "sgemm_n", "%d", CB_MACHINE_SGEMM_N);
     summarize(m, "sgemm_blas", m->sgemm_blas, CB_MACHINE_SGEMM_REPS);
     summarize(m, "sgemm_dnnl", m->sgemm_dnnl, CB_MACHINE_SGEMM_REPS);
+
+    double fj_med, fj_p90;
+    if (fork_join_us(&fj_med, &fj_p90) != 0)
+        return cb_fail(err, errlen, "OpenMP fork/join: out of memory");
+    set_fmt(m, "omp_fork_join_us_median", "%.2f", fj_med);
+    set_fmt(m, "omp_fork_join_us_p90", "%.2f", fj_p90);
     m->measured = 1;
     return 0;
 }

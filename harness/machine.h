@@ -4,9 +4,11 @@
  * the BLAS and oneDNN actually loaded and the ISA they chose, thread counts,
  * the environment variables that change them (read, never set), compiler,
  * git commit, date. The figures (cb_machine_measure, about 2 s): the fp32 FMA
- * peak with one thread and with one thread per core, and sgemm 2048³
- * throughput through OpenBLAS and oneDNN, so every run's timings can be read
- * against what the hardware and the libraries can do here.
+ * peak with one thread and with one thread per core, sgemm 2048³ throughput
+ * through OpenBLAS and oneDNN, and the OpenMP fork/join time (median and
+ * 90th percentile, µs: machine.tsv only), so every run's timings can be read
+ * against what the hardware and the libraries can do here, and its smallest
+ * multi-threaded calls against what the host's load let a barrier cost.
  *
  * Both are kept as ordered key/value pairs (machine.tsv in a run folder) and
  * the figures also as table rows of task "_machine".

@@ -8,7 +8,7 @@ tmp=$(mktemp -d)
 bg=""
 trap '[ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM
-echo "1..21"
+echo "1..22"
 n=0
 ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 cb() { "$CLAIMBENCH" --tasks "$here/specs_bench" --runs "$tmp/runs" \
@@ -28,6 +28,10 @@ ok $? "folder named <UTC time>-<commit> ($name1)"
 [ -s "$run1/machine.tsv" ] && grep -q '^openblas_corename	' "$run1/machine.tsv" &&
     grep -q '^sgemm_dnnl_gflops_median	' "$run1/machine.tsv"
 ok $? "machine.tsv holds the identity and the figures"
+awk -F'\t' '$1 ~ /^omp_fork_join_us_(median|p90)$/ && $2 + 0 > 0 && $2 + 0 < 1e5 { n++ }
+             $1 == "omp_fork_join_us_median" { m = $2 } $1 == "omp_fork_join_us_p90" { p = $2 }
+             END { exit !(n == 2 && p + 0 >= m + 0) }' "$run1/machine.tsv"
+ok $? "machine.tsv holds the OpenMP fork/join time: median and p90 in (0, 1e5) us, p90 >= median"
 [ -s "$run1/samples.tsv" ]
 ok $? "samples.tsv written"
 times=$(awk -F'\t' '$1 == "time" && $2 == "bench_tiny" && $5 == "time" && split($8, v, ",") == 3' \
