@@ -15,6 +15,7 @@
 #include "kernel.h"
 
 #include "tap.h"
+#include "test_cmp.h"
 #include "test_rng.h"
 
 #include <float.h>
@@ -102,27 +103,6 @@ static float *run_impl(const problem *pr, const char *backend, int *same)
         cb_tensor_free(&in[t]);
     cb_tensor_free(&out[0]);
     return res;
-}
-
-/* max |a - b| over n, NaN if either has a NaN */
-static double max_diff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - (double)b[i]);
-        if (!(e <= m)) m = e;
-    }
-    return m;
-}
-
-static double max_diff_d(const float *a, const double *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= m)) m = e;
-    }
-    return m;
 }
 
 static double vmax(const problem *pr)
@@ -272,7 +252,7 @@ static void compare_all(problem *pr, const char *what)
     if (ref && y) {
         naive(pr, pr->k->n_in == 4 ? pr->x[3] : NULL, y);
         /* the ref rounds only its result: within half an ulp of |o| <= max|v| */
-        double e = max_diff_d(ref, y, pr->n_out);
+        double e = test_max_diff_fd(ref, y, pr->n_out);
         ok(same_ref && e <= FLT_EPSILON * vmax(pr), "%s ref = Eq. 2 in double: max err %.3g", what, e);
     } else {
         ok(0, "%s ref runs", what);
@@ -280,7 +260,7 @@ static void compare_all(problem *pr, const char *what)
     for (int b = 1; b < NB; b++) {
         int same = 0;
         float *o = ref ? run_impl(pr, backends[b], &same) : NULL;
-        double e = o ? max_diff(o, ref, pr->n_out) : NAN;
+        double e = o ? test_max_diff_ff(o, ref, pr->n_out) : NAN;
         ok(o && same && e <= tol, "%s %s = ref: max err %.3g (bound %.3g)%s", what, backends[b], e, tol,
            o && !same ? ", second run differs" : "");
         free(o);
@@ -349,7 +329,7 @@ static void test_w0(void)
     float *s = run_impl(&ps, "ref", &same);
     for (int b = 0; b < NB; b++) {
         float *o = s ? run_impl(&pf, backends[b], &same) : NULL;
-        double e = o ? max_diff(o, s, pf.n_out) : NAN;
+        double e = o ? test_max_diff_ff(o, s, pf.n_out) : NAN;
         ok(o && e <= bound(&pf), "aft_full %s with w = 0 = aft_simple: max err %.3g", backends[b], e);
         free(o);
     }

@@ -25,6 +25,7 @@
  */
 #include "kernel.h"
 #include "tap.h"
+#include "test_cmp.h"
 #include "test_rng.h"
 
 #include <float.h>
@@ -123,17 +124,6 @@ static double max_abs_f(const float *x, size_t n)
     double m = 0;
     for (size_t i = 0; i < n; i++)
         if (fabs(x[i]) > m) m = fabs(x[i]);
-    return m;
-}
-
-/* max |a - b|, NaN if either has a NaN */
-static double max_diff(const float *a, const double *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= m)) m = e;
-    }
     return m;
 }
 
@@ -283,7 +273,7 @@ static void test_ref_known(void)
                 y = malloc(pr.n_out * sizeof *y);
                 if (o && y) {
                     favor_matrix(&pr, y);
-                    e = max_diff(o, y, pr.n_out);
+                    e = test_max_diff_fd(o, y, pr.n_out);
                 }
             }
             /* the ref rounds only its result (|o| <= max|v| ~ 4): 1e-6 */
@@ -306,7 +296,7 @@ static void test_ref_known(void)
             y = malloc(pr.n_out * sizeof *y);
             if (o && y) {
                 softmax_exact(&pr, y);
-                e = max_diff(o, y, pr.n_out);
+                e = test_max_diff_fd(o, y, pr.n_out);
                 for (size_t i = 0; i < pr.n_out; i++)
                     if (fabs(y[i]) > scale) scale = fabs(y[i]);
             }
@@ -353,7 +343,7 @@ static void test_backends(void)
         for (size_t b = 0; b < sizeof backends / sizeof backends[0]; b++) {
             int same = 0;
             float *o = refd ? run_impl(&pr, backends[b], &same) : NULL;
-            double e = o ? max_diff(o, refd, pr.n_out) : NAN, tol = made ? bound(&pr) : 0;
+            double e = o ? test_max_diff_fd(o, refd, pr.n_out) : NAN, tol = made ? bound(&pr) : 0;
             ok(o && same && same_ref && e <= tol, "favor_attention %s = ref, %s (q, k x %g%s): max err %.3g (bound %.3g)%s",
                backends[b], cases[c].params, cases[c].qk, cases[c].ramp > 0 ? ", keys ramped" : "", e, tol,
                o && !same ? ", second run differs" : "");

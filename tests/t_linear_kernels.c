@@ -17,6 +17,7 @@
 #include "kernel.h"
 
 #include "tap.h"
+#include "test_cmp.h"
 #include "test_rng.h"
 
 #include <float.h>
@@ -108,17 +109,6 @@ static double max_abs(const float *x, size_t n)
     double m = 0;
     for (size_t i = 0; i < n; i++)
         if (fabs(x[i]) > m) m = fabs(x[i]);
-    return m;
-}
-
-/* max |a - b|, NaN if either has a NaN */
-static double max_diff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - (double)b[i]);
-        if (!(e <= m)) m = e;
-    }
     return m;
 }
 
@@ -247,7 +237,7 @@ static void test_backends(void)
             for (size_t b = 0; b < sizeof backends / sizeof backends[0]; b++) {
                 int same = 0;
                 float *o = ref ? run_impl(&pr, "linear_attention", backends[b], &same) : NULL;
-                double e = o ? max_diff(o, ref, pr.n_out) : NAN, tol = made ? bound(&pr) : 0;
+                double e = o ? test_max_diff_ff(o, ref, pr.n_out) : NAN, tol = made ? bound(&pr) : 0;
                 ok(o && same && same_ref && e <= tol, "linear_attention %s = ref, %s: max err %.3g (bound %.3g)%s",
                    backends[b], params, e, tol, o && !same ? ", second run differs" : "");
                 free(o);
@@ -278,7 +268,7 @@ static void test_decode(void)
         for (size_t b = 0; b < sizeof backends / sizeof backends[0]; b++) {
             int same = 0;
             float *o = ref ? run_impl(&pd, "linear_decode", backends[b], &same) : NULL;
-            double e = o ? max_diff(o, ref, pd.n_out) : NAN, tol = made ? bound(&pd) : 0;
+            double e = o ? test_max_diff_ff(o, ref, pd.n_out) : NAN, tol = made ? bound(&pd) : 0;
             ok(o && same && e <= tol, "linear_decode %s = causal ref, %s: max err %.3g (bound %.3g)",
                backends[b], cases[c], e, tol);
             free(o);

@@ -22,6 +22,7 @@
 #include "kernel.h"
 
 #include "tap.h"
+#include "test_cmp.h"
 #include "test_rng.h"
 
 #include <float.h>
@@ -125,16 +126,6 @@ static float *run_impl(const problem *pr, const char *backend, int *same)
         cb_tensor_free(&in[t]);
     cb_tensor_free(&out[0]);
     return res;
-}
-
-static double max_diff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - (double)b[i]);
-        if (!(e <= m)) m = e;
-    }
-    return m;
 }
 
 /* The bound of the header comment. */
@@ -393,7 +384,7 @@ static void test_backends(void)
         for (size_t c = 0; c < NC; c++) {
             int same = 0;
             float *o = ref[c] ? run_impl(&pr[c], backends[b], &same) : NULL;
-            double e = o ? max_diff(o, ref[c], pr[c].n_out) : NAN, tol = made[c] ? bound(&pr[c]) : 0;
+            double e = o ? test_max_diff_ff(o, ref[c], pr[c].n_out) : NAN, tol = made[c] ? bound(&pr[c]) : 0;
             ok(o && same && same_ref[c] && e <= tol, "sparse_attention %s = ref, %s: max err %.3g (bound %.3g)%s",
                backends[b], cases[c], e, tol, o && !same ? ", second run differs" : "");
             free(o);

@@ -18,6 +18,7 @@
 #include "kernel.h"
 
 #include "tap.h"
+#include "test_cmp.h"
 #include "test_rng.h"
 
 #include <float.h>
@@ -108,17 +109,6 @@ static double max_abs(const float *x, size_t n)
     return m;
 }
 
-/* max |a - b|; NaN if either has a NaN */
-static double max_diff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - (double)b[i]);
-        if (!(e <= m)) m = e;
-    }
-    return m;
-}
-
 static double bound(const problem *pr)
 {
     double N = cb_params_get(&pr->p, "N", 0), dh = cb_params_get(&pr->p, "dh", 0);
@@ -193,7 +183,7 @@ static void test_ref_known(void)
     const float qs[2][4] = {{1, 0, 0, 1}, {5, 0, 0, 0.5f}}, ks[2][4] = {{1, 0, 0, 1}, {2, 0, 0, 7}};
     for (int c = 0; c < 2; c++) {
         float *o = ref_on(params, qs[c], ks[c], v, &pr);
-        double e = o ? max_diff(o, want, 4) : NAN;
+        double e = o ? test_max_diff_ff(o, want, 4) : NAN;
         ok(o && e <= 4e-7, "ref by hand, tau = ln 3%s: o = [[%g, %g], [%g, %g]] (max err %.2g)",
            c ? ", columns scaled" : "", o ? o[0] : NAN, o ? o[1] : NAN, o ? o[2] : NAN, o ? o[3] : NAN, e);
         free(o);
@@ -260,7 +250,7 @@ static void test_backends(void)
         for (size_t b = 0; b < sizeof backends / sizeof backends[0]; b++) {
             int same = 0;
             float *o = ref ? run_impl(&pr, backends[b], &same) : NULL;
-            double e = o ? max_diff(o, ref, pr.n) : NAN, tol = made ? bound(&pr) : 0;
+            double e = o ? test_max_diff_ff(o, ref, pr.n) : NAN, tol = made ? bound(&pr) : 0;
             ok(o && same && same_ref && e <= tol, "xca %s = ref, %s: max err %.3g (bound %.3g)%s", backends[b],
                cases[c], e, tol, o && !same ? ", second run differs" : "");
             free(o);
@@ -294,7 +284,7 @@ static void test_permutation(void)
             for (size_t n = 0; n < N; n++)
                 for (size_t c = 0; c < dh; c++) {
                     double d = fabs((double)op[(h * N + n) * dh + c] - o[(h * N + (7 * n + 3) % N) * dh + c]);
-                    if (!(d <= e)) e = d;
+                    e = test_max_keep_nan(e, d);
                 }
         ok(o && op && e <= bound(&pr), "xca %s: permuting tokens permutes the output (max err %.3g)", backends[b], e);
         free(o);

@@ -54,6 +54,7 @@
  * Other parameters (the spec's H, d, ...) are ignored.
  */
 #include "kernel.h"
+#include "common/relerr.h"
 #include "rng.h"
 
 #include <cblas.h>
@@ -370,7 +371,7 @@ static int part_a(const opts *o, int d, uint64_t seed, cb_metrics *out, char *er
             const int i = p * K + k;
             double ratio = b_pi.sum2[i] / b_tr.sum2[i];
             double th = 2 * pow(pr->sm, 4) * (1 - exp(-pr->s)) / ((1 - exp(-pr->t)) * (1 - exp(-pr->t)));
-            if (!(ratio <= worst)) worst = ratio;
+            if (isnan(ratio) || ratio > worst) worst = ratio;   /* a NaN stays */
             if (th > worst_th) worst_th = th;
         }
         if (add_metric(out, "mse_pos_iid", d, m, v_pi / P) || add_metric(out, "mse_pos_orth", d, m, v_po / P) ||
@@ -540,14 +541,10 @@ static int run_kernel(const char *backend, const att *a, int m, const float *con
     int64_t n = 0;
     if (cb_impl_run_arrays(k, im, &kp, x, &o, &n, err, errlen))
         return -1;
-    double num = 0, den = 0;
-    for (size_t i = 0; i < (size_t)a->N * a->dv && i < (size_t)n; i++) {
-        double dd = fabs((double)o[i] - a->est[i]);
-        if (!(dd <= num)) num = dd;
-        if (fabs(a->est[i]) > den) den = fabs(a->est[i]);
-    }
+    size_t cnt = (size_t)a->N * a->dv;
+    if ((size_t)n < cnt) cnt = (size_t)n;
+    *e = cb_rel_err_fd(o, a->est, cnt);
     free(o);
-    *e = num / den;
     return 0;
 }
 
