@@ -22,6 +22,7 @@
 #include "table.h"
 #include "probes/delta_forms.h"
 
+#include "kernel_test.h"
 #include "tap.h"
 #include "test_cmp.h"
 #include "test_rng.h"
@@ -76,43 +77,10 @@ static int problem_make(problem *pr, const char *params, uint64_t seed)
     return 0;
 }
 
-/* Run backend twice on one prepared state; return the first output
- * (malloc'd) or NULL; *same = 1 when the second run gave the same bits. */
+/* kt_run_twice (kernel_test.h) of delta_rule on the problem's inputs. */
 static float *run_impl(const problem *pr, const char *backend, int *same)
 {
-    const cb_kernel *k = cb_kernel_find("delta_rule");
-    const cb_impl *im = cb_impl_find("delta_rule", backend);
-    if (!k || !im) return NULL;
-    cb_tensor in[4], out[1];
-    memset(in, 0, sizeof in);
-    memset(out, 0, sizeof out);
-    void *state = NULL;
-    char err[256] = "";
-    int ok_alloc = 1;
-    for (int t = 0; t < 4; t++) {
-        if (cb_tensor_alloc(&in[t], k->in[t], &pr->in_shape[t])) ok_alloc = 0;
-        else memcpy(in[t].data, pr->x[t], pr->len[t] * sizeof(float));
-    }
-    if (cb_tensor_alloc(&out[0], k->out[0], &pr->out_shape[0])) ok_alloc = 0;
-    float *res = ok_alloc ? malloc(pr->nout * sizeof(float)) : NULL;
-    if (res && im->prepare && im->prepare(&state, &pr->p, in, out, err, sizeof err)) {
-        diag("delta_rule/%s prepare: %s", backend, err);
-        free(res);
-        res = NULL;
-    }
-    if (res && im->run(state, &pr->p, in, out) == 0) {
-        memcpy(res, out[0].data, pr->nout * sizeof(float));
-        memset(out[0].data, 0, pr->nout * sizeof(float));
-        *same = im->run(state, &pr->p, in, out) == 0 && memcmp(res, out[0].data, pr->nout * sizeof(float)) == 0;
-    } else if (res) {
-        diag("delta_rule/%s run failed", backend);
-        free(res);
-        res = NULL;
-    }
-    if (state && im->release) im->release(state);
-    for (int t = 0; t < 4; t++) cb_tensor_free(&in[t]);
-    cb_tensor_free(&out[0]);
-    return res;
+    return kt_run_twice("delta_rule", backend, &pr->p, pr->in_shape, pr->out_shape, pr->x, same);
 }
 
 /* The double inputs of the probe's forms: q, normalized k, v, beta. */

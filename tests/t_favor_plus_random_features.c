@@ -24,6 +24,7 @@
  * maximum) is an O(1) error.
  */
 #include "kernel.h"
+#include "kernel_test.h"
 #include "tap.h"
 #include "test_cmp.h"
 #include "test_rng.h"
@@ -78,45 +79,10 @@ static int problem_make(problem *pr, const char *params, uint64_t seed, double q
     return 0;
 }
 
-/* Run favor_attention/backend twice on one prepared state; the output
- * (malloc'd) or NULL; *same = 1 when both runs gave the same bits. */
+/* kt_run_twice (kernel_test.h) of favor_attention on the problem's inputs. */
 static float *run_impl(const problem *pr, const char *backend, int *same)
 {
-    const cb_kernel *k = cb_kernel_find("favor_attention");
-    const cb_impl *im = cb_impl_find("favor_attention", backend);
-    if (!k || !im) return NULL;
-    cb_tensor in[4], out[1];
-    memset(in, 0, sizeof in);
-    memset(out, 0, sizeof out);
-    void *state = NULL;
-    char err[256] = "";
-    int ok_alloc = 1;
-    for (int t = 0; t < 4; t++) {
-        if (cb_tensor_alloc(&in[t], k->in[t], &pr->in_shape[t])) ok_alloc = 0;
-        else memcpy(in[t].data, pr->x[t], pr->n_in[t] * sizeof(float));
-    }
-    if (cb_tensor_alloc(&out[0], k->out[0], &pr->out_shape[0])) ok_alloc = 0;
-    float *res = ok_alloc ? malloc(pr->n_out * sizeof(float)) : NULL;
-    if (res && im->prepare && im->prepare(&state, &pr->p, in, out, err, sizeof err)) {
-        diag("%s prepare: %s", backend, err);
-        free(res);
-        res = NULL;
-    }
-    if (res && im->run(state, &pr->p, in, out) == 0) {
-        memcpy(res, out[0].data, pr->n_out * sizeof(float));
-        memset(out[0].data, 0, pr->n_out * sizeof(float));
-        *same = im->run(state, &pr->p, in, out) == 0 &&
-                memcmp(res, out[0].data, pr->n_out * sizeof(float)) == 0;
-    } else if (res) {
-        diag("%s run failed", backend);
-        free(res);
-        res = NULL;
-    }
-    if (state && im->release) im->release(state);
-    for (int t = 0; t < 4; t++)
-        cb_tensor_free(&in[t]);
-    cb_tensor_free(&out[0]);
-    return res;
+    return kt_run_twice("favor_attention", backend, &pr->p, pr->in_shape, pr->out_shape, pr->x, same);
 }
 
 static double max_abs_f(const float *x, size_t n)

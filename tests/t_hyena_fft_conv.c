@@ -23,6 +23,7 @@
 #include "table.h"
 #include "probes/hyena_conv_forms.h"
 
+#include "kernel_test.h"
 #include "tap.h"
 #include "test_cmp.h"
 #include "test_rng.h"
@@ -37,9 +38,8 @@
 
 /* ---- running one implementation ---------------------------------------- */
 
-/* Run kernel/backend at params on the arrays in[] (one per input); return
- * output 0 (malloc'd, *n floats) or NULL; *same = 1 when a second run on
- * the same prepared state gave the same bits. */
+/* Run kernel/backend at params on the arrays in[] (one per input) with
+ * kt_run_twice (kernel_test.h); *n = the floats of output 0. */
 static float *run_impl(const char *kernel, const char *backend, const char *params, float *const *inx,
                        int64_t *n, int *same)
 {
@@ -52,37 +52,8 @@ static float *run_impl(const char *kernel, const char *backend, const char *para
         diag("setup %s/%s %s: %s", kernel, backend, params, err);
         return NULL;
     }
-    cb_tensor in[CB_MAX_TENSORS], out[1];
-    memset(in, 0, sizeof in);
-    memset(out, 0, sizeof out);
-    int ok_alloc = 1;
-    for (int t = 0; t < k->n_in; t++) {
-        if (cb_tensor_alloc(&in[t], k->in[t], &ish[t])) ok_alloc = 0;
-        else memcpy(in[t].data, inx[t], (size_t)cb_shape_numel(&ish[t]) * sizeof(float));
-    }
-    if (cb_tensor_alloc(&out[0], k->out[0], &osh[0])) ok_alloc = 0;
     *n = cb_shape_numel(&osh[0]);
-    float *res = ok_alloc ? malloc((size_t)*n * sizeof(float)) : NULL;
-    void *state = NULL;
-    if (res && im->prepare && im->prepare(&state, &p, in, out, err, sizeof err)) {
-        diag("%s/%s prepare: %s", kernel, backend, err);
-        free(res);
-        res = NULL;
-    }
-    if (res && im->run(state, &p, in, out) == 0) {
-        memcpy(res, out[0].data, (size_t)*n * sizeof(float));
-        memset(out[0].data, 0, (size_t)*n * sizeof(float));
-        *same = im->run(state, &p, in, out) == 0 && memcmp(res, out[0].data, (size_t)*n * sizeof(float)) == 0;
-    } else if (res) {
-        diag("%s/%s run failed", kernel, backend);
-        free(res);
-        res = NULL;
-    }
-    if (state && im->release) im->release(state);
-    for (int t = 0; t < k->n_in; t++)
-        cb_tensor_free(&in[t]);
-    cb_tensor_free(&out[0]);
-    return res;
+    return kt_run_twice(kernel, backend, &p, ish, osh, inx, same);
 }
 
 /* ---- contracts ----------------------------------------------------------- */

@@ -16,6 +16,7 @@
  */
 #include "kernel.h"
 
+#include "kernel_test.h"
 #include "tap.h"
 #include "test_cmp.h"
 #include "test_rng.h"
@@ -61,47 +62,10 @@ static int problem_make(problem *pr, const char *kernel, const char *params, uin
     return 0;
 }
 
-/* Run kernel/backend on the problem twice on one prepared state; return the
- * output (malloc'd) or NULL. *same = 1 when both runs gave the same bits
- * (the state is reset by run(), as timing loops need). */
+/* kt_run_twice (kernel_test.h) on the problem's inputs. */
 static float *run_impl(const problem *pr, const char *kernel, const char *backend, int *same)
 {
-    const cb_kernel *k = cb_kernel_find(kernel);
-    const cb_impl *im = cb_impl_find(kernel, backend);
-    if (!k || !im) return NULL;
-    cb_tensor in[3], out[1];
-    memset(in, 0, sizeof in);
-    memset(out, 0, sizeof out);
-    float *res = NULL;
-    void *state = NULL;
-    char err[256] = "";
-    int ok_alloc = 1;
-    for (int t = 0; t < 3; t++) {
-        if (cb_tensor_alloc(&in[t], k->in[t], &pr->in_shape[t])) ok_alloc = 0;
-        else memcpy(in[t].data, pr->x[t], (size_t)cb_shape_numel(&pr->in_shape[t]) * sizeof(float));
-    }
-    if (cb_tensor_alloc(&out[0], k->out[0], &pr->out_shape[0])) ok_alloc = 0;
-    res = ok_alloc ? malloc(pr->n_out * sizeof(float)) : NULL;
-    if (res && im->prepare && im->prepare(&state, &pr->p, in, out, err, sizeof err)) {
-        diag("%s/%s prepare: %s", kernel, backend, err);
-        free(res);
-        res = NULL;
-    }
-    if (res && im->run(state, &pr->p, in, out) == 0) {
-        memcpy(res, out[0].data, pr->n_out * sizeof(float));
-        memset(out[0].data, 0, pr->n_out * sizeof(float));
-        *same = im->run(state, &pr->p, in, out) == 0 &&
-                memcmp(res, out[0].data, pr->n_out * sizeof(float)) == 0;
-    } else if (res) {
-        diag("%s/%s run failed", kernel, backend);
-        free(res);
-        res = NULL;
-    }
-    if (state && im->release) im->release(state);
-    for (int t = 0; t < 3; t++)
-        cb_tensor_free(&in[t]);
-    cb_tensor_free(&out[0]);
-    return res;
+    return kt_run_twice(kernel, backend, &pr->p, pr->in_shape, pr->out_shape, pr->x, same);
 }
 
 static double max_abs(const float *x, size_t n)

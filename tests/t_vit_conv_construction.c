@@ -21,6 +21,7 @@
 #include "probes/conv_construction.h"
 #include "ref/conv2d_contract.h"
 
+#include "kernel_test.h"
 #include "tap.h"
 #include "test_cmp.h"
 #include "test_rng.h"
@@ -74,45 +75,11 @@ static int problem_make(problem *pr, const char *kernel, const char *params, uin
     return 0;
 }
 
-/* Run kernel/backend (prepare, run twice, release); the first output
- * (malloc'd) or NULL; *same = 1 when the second run gave the same bits. */
+/* kt_run_twice (kernel_test.h) on the problem's x and w. */
 static float *run_impl(const problem *pr, const char *kernel, const char *backend, int *same)
 {
-    const cb_kernel *k = cb_kernel_find(kernel);
-    const cb_impl *im = cb_impl_find(kernel, backend);
-    if (!k || !im) return NULL;
-    cb_tensor in[2], out[1];
-    memset(in, 0, sizeof in);
-    memset(out, 0, sizeof out);
-    void *state = NULL;
-    char err[256] = "";
-    int ok_alloc = cb_tensor_alloc(&in[0], "x", &pr->ish[0]) == 0;
-    ok_alloc = (cb_tensor_alloc(&in[1], "w", &pr->ish[1]) == 0) && ok_alloc;
-    ok_alloc = (cb_tensor_alloc(&out[0], "y", &pr->osh[0]) == 0) && ok_alloc;
-    float *res = ok_alloc ? malloc(pr->ny * sizeof(float)) : NULL;
-    if (res) {
-        memcpy(in[0].data, pr->x, pr->nx * sizeof(float));
-        memcpy(in[1].data, pr->w, pr->nw * sizeof(float));
-    }
-    if (res && im->prepare && im->prepare(&state, &pr->p, in, out, err, sizeof err)) {
-        diag("%s/%s prepare: %s", kernel, backend, err);
-        free(res);
-        res = NULL;
-    }
-    if (res && im->run(state, &pr->p, in, out) == 0) {
-        memcpy(res, out[0].data, pr->ny * sizeof(float));
-        memset(out[0].data, 0, pr->ny * sizeof(float));
-        *same = im->run(state, &pr->p, in, out) == 0 && memcmp(res, out[0].data, pr->ny * sizeof(float)) == 0;
-    } else if (res) {
-        diag("%s/%s run failed", kernel, backend);
-        free(res);
-        res = NULL;
-    }
-    if (state && im->release) im->release(state);
-    cb_tensor_free(&in[0]);
-    cb_tensor_free(&in[1]);
-    cb_tensor_free(&out[0]);
-    return res;
+    float *const x[2] = {pr->x, pr->w};
+    return kt_run_twice(kernel, backend, &pr->p, pr->ish, pr->osh, x, same);
 }
 
 /* ---- independent double evaluations ------------------------------------ */
