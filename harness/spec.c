@@ -1136,6 +1136,14 @@ int cb_spec_load(const char *path, cb_spec *s, char *err, size_t errlen)
     return load_one(path, s, 1, &id_line, err, errlen);
 }
 
+const cb_check *cb_spec_find_check(const cb_spec *s, const char *name)
+{
+    for (int i = 0; i < s->n_checks; i++)
+        if (strcmp(s->checks[i].name, name) == 0)
+            return &s->checks[i];
+    return NULL;
+}
+
 void cb_spec_free(cb_spec *s)
 {
     if (!s)

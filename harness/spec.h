@@ -130,6 +130,9 @@ typedef struct cb_spec {
 int cb_spec_load(const char *path, cb_spec *s, char *err, size_t errlen);
 void cb_spec_free(cb_spec *s);
 
+/* The check named `name` (names are unique in a loaded spec), or NULL. */
+const cb_check *cb_spec_find_check(const cb_spec *s, const char *name);
+
 /* Load every <dir>/<name>.md except README.md, sorted by file name; two
  * specs with the same id are an error. On success *out holds *n specs
  * (free with cb_spec_free_all). */

@@ -266,15 +266,15 @@ static int probe_table(const cb_spec *sp, int const_input, cb_table *t, char *er
 
 static cb_verdict_kind verdict_of(const cb_spec *sp, const cb_table *t, const char *check)
 {
-    for (int i = 0; i < sp->n_checks; i++)
-        if (strcmp(sp->checks[i].name, check) == 0) {
-            cb_verdict v;
-            cb_check_eval(&sp->checks[i], sp->id, t, 1, &v);
-            diag("%s: %s (%s)", check, cb_verdict_name(v.verdict), v.detail);
-            return v.verdict;
-        }
-    diag("no check %s in the spec", check);
-    return CB_INCONCLUSIVE;
+    const cb_check *c = cb_spec_find_check(sp, check);
+    if (!c) {
+        diag("no check %s in the spec", check);
+        return CB_INCONCLUSIVE;
+    }
+    cb_verdict v;
+    cb_check_eval(c, sp->id, t, 1, &v);
+    diag("%s: %s (%s)", check, cb_verdict_name(v.verdict), v.detail);
+    return v.verdict;
 }
 
 static void test_spec_checks(void)

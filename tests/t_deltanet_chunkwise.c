@@ -306,13 +306,6 @@ static void test_forms(void)
 
 /* ---- zero and constant outputs must fail the spec's checks ----------------- */
 
-static const cb_check *find_check(const cb_spec *s, const char *name)
-{
-    for (int i = 0; i < s->n_checks; i++)
-        if (strcmp(s->checks[i].name, name) == 0) return &s->checks[i];
-    return NULL;
-}
-
 /* Add one probe metric row (one value) to t. */
 static int add_metric(cb_table *t, const char *metric, const char *at, double v)
 {
@@ -323,7 +316,7 @@ static int add_metric(cb_table *t, const char *metric, const char *at, double v)
 
 static cb_verdict_kind eval(const cb_spec *s, const char *check, const cb_table *t, cb_verdict *v)
 {
-    const cb_check *c = find_check(s, check);
+    const cb_check *c = cb_spec_find_check(s, check);
     if (!c) {
         memset(v, 0, sizeof *v);
         snprintf(v->detail, sizeof v->detail, "no check %s in the spec", check);

@@ -378,15 +378,15 @@ static void test_probe(void)
 
 static cb_verdict_kind eval_check(const cb_spec *s, const char *name, const cb_table *t, double *measured)
 {
-    for (int i = 0; i < s->n_checks; i++)
-        if (strcmp(s->checks[i].name, name) == 0) {
-            cb_verdict v;
-            cb_check_eval(&s->checks[i], s->id, t, 1, &v);
-            *measured = v.measured;
-            return v.verdict;
-        }
-    *measured = NAN;
-    return CB_INCONCLUSIVE;
+    const cb_check *c = cb_spec_find_check(s, name);
+    if (!c) {
+        *measured = NAN;
+        return CB_INCONCLUSIVE;
+    }
+    cb_verdict v;
+    cb_check_eval(c, s->id, t, 1, &v);
+    *measured = v.measured;
+    return v.verdict;
 }
 
 static void test_degenerate_outputs(void)

@@ -458,9 +458,7 @@ static void test_probe(void)
 
 static cb_verdict_kind eval_metric(const cb_spec *s, const char *check, const char *metric_name, double value)
 {
-    const cb_check *c = NULL;
-    for (int i = 0; i < s->n_checks; i++)
-        if (strcmp(s->checks[i].name, check) == 0) c = &s->checks[i];
+    const cb_check *c = cb_spec_find_check(s, check);
     if (!c) return (cb_verdict_kind)-1;
     cb_table t = {0};
     cb_params at = {0};

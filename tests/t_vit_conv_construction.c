@@ -364,19 +364,12 @@ static void test_heads_floor(void)
 
 /* ---- the probe and the spec's checks --------------------------------------- */
 
-static const cb_check *spec_check(const cb_spec *s, const char *name)
-{
-    for (int i = 0; i < s->n_checks; i++)
-        if (strcmp(s->checks[i].name, name) == 0) return &s->checks[i];
-    return NULL;
-}
-
 /* Evaluate check `name` of the spec on the probe's metrics, with metric
  * `metric` replaced by `value` when metric is non-NULL. */
 static cb_verdict_kind eval_with(const cb_spec *s, const char *name, const cb_metrics *ms, const char *metric,
                                  double value, double *measured)
 {
-    const cb_check *c = spec_check(s, name);
+    const cb_check *c = cb_spec_find_check(s, name);
     cb_table t = {0};
     cb_verdict v;
     memset(&v, 0, sizeof v);
