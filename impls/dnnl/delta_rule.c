@@ -103,22 +103,12 @@ static int make_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, dnnl_memory_t 
     return cb_dnnl_matmul(prim, eng, smd, wmd, dmd, oscale, sum, NULL, NULL, err, errlen);
 }
 
-/* A memory object of `nd` dims with the given strides over buf. */
-static int view(dnnl_memory_t *m, dnnl_engine_t eng, int nd, const dnnl_dim_t *dims, const dnnl_dim_t *str,
-                void *buf, char *err, size_t errlen)
-{
-    dnnl_memory_desc_t md;
-    if (cb_dnnl_md_strided(&md, nd, dims, str, err, errlen)) return -1;
-    CB_DNNL_TRY(dnnl_memory_create(m, &md, eng, buf));
-    return 0;
-}
-
 /* 4-d [H, nb, r, c] view: strides {hs, bs, rs, cs}. */
 static int v4(dnnl_memory_t *m, dnnl_engine_t eng, int64_t H, int64_t nb, int64_t r, int64_t c, int64_t hs,
               int64_t bs, int64_t rs, int64_t cs, void *buf, char *err, size_t errlen)
 {
     const dnnl_dim_t dims[4] = {H, nb, r, c}, str[4] = {hs, bs, rs, cs};
-    return view(m, eng, 4, dims, str, buf, err, errlen);
+    return cb_dnnl_mem_strided(m, NULL, eng, 4, dims, str, buf, err, errlen);
 }
 
 /* 3-d [H, r, c] view: strides {hs, rs, cs}. */
@@ -126,7 +116,7 @@ static int v3(dnnl_memory_t *m, dnnl_engine_t eng, int64_t H, int64_t r, int64_t
               int64_t cs, void *buf, char *err, size_t errlen)
 {
     const dnnl_dim_t dims[3] = {H, r, c}, str[3] = {hs, rs, cs};
-    return view(m, eng, 3, dims, str, buf, err, errlen);
+    return cb_dnnl_mem_strided(m, NULL, eng, 3, dims, str, buf, err, errlen);
 }
 
 /* Buffers, views and primitives of the nb blocks of L tokens from t0 on. */
@@ -207,12 +197,6 @@ static int dnnl_dr_prepare(void **state, const cb_params *p, const cb_tensor *in
     return 0;
 }
 
-static int exec3(dnnl_primitive_t p, dnnl_stream_t st, dnnl_memory_t src, dnnl_memory_t wei, dnnl_memory_t dst)
-{
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
-    return dnnl_primitive_execute(p, st, 3, args) == dnnl_success ? 0 : -1;
-}
-
 /* UT transform and causal mask of every block of a part. */
 static void part_ut(const dnnl_dr *s, const dr_part *t, const float *beta)
 {
@@ -240,8 +224,10 @@ static int part_scan(dnnl_dr *s, dr_part *t, const cb_tensor *in, cb_tensor *out
             dnnl_memory_set_data_handle(t->kt2, s->kn + tok * d) != dnnl_success ||
             dnnl_memory_set_data_handle(t->o2, out[0].data + tok * dv) != dnnl_success)
             return -1;
-        if (exec3(t->p2[P_UW], st, t->w2, s->M_m, t->u2) || exec3(t->p2[P_QM], st, t->q2, s->M_m, t->o2) ||
-            exec3(t->p2[P_AU], st, t->a2, t->u2, t->o2) || exec3(t->p2[P_M], st, t->kt2, t->u2, s->M_m))
+        if (cb_dnnl_exec_matmul(t->p2[P_UW], st, t->w2, s->M_m, t->u2, 0) ||
+            cb_dnnl_exec_matmul(t->p2[P_QM], st, t->q2, s->M_m, t->o2, 0) ||
+            cb_dnnl_exec_matmul(t->p2[P_AU], st, t->a2, t->u2, t->o2, 0) ||
+            cb_dnnl_exec_matmul(t->p2[P_M], st, t->kt2, t->u2, s->M_m, 0))
             return -1;
     }
     return 0;
@@ -260,15 +246,15 @@ static int dnnl_dr_run(void *state, const cb_params *p, const cb_tensor *in, cb_
     memset(s->M, 0, (size_t)(H * d * dv) * sizeof *s->M);   /* S_0 = 0 */
     /* phase 1: G, A; the UT transform; W, U */
     for (int i = 0; i < 2; i++)
-        if (parts[i] && (exec3(parts[i]->p1[P_G], st, parts[i]->k, parts[i]->kt, parts[i]->G_m) ||
-                         exec3(parts[i]->p1[P_A], st, parts[i]->q, parts[i]->kt, parts[i]->A_m)))
+        if (parts[i] && (cb_dnnl_exec_matmul(parts[i]->p1[P_G], st, parts[i]->k, parts[i]->kt, parts[i]->G_m, 0) ||
+                         cb_dnnl_exec_matmul(parts[i]->p1[P_A], st, parts[i]->q, parts[i]->kt, parts[i]->A_m, 0)))
             return -1;
     if (dnnl_stream_wait(st) != dnnl_success) return -1;
     for (int i = 0; i < 2; i++)
         if (parts[i]) part_ut(s, parts[i], in[3].data);
     for (int i = 0; i < 2; i++)
-        if (parts[i] && (exec3(parts[i]->p1[P_W], st, parts[i]->T_m, parts[i]->k, parts[i]->W_m) ||
-                         exec3(parts[i]->p1[P_U], st, parts[i]->T_m, parts[i]->v, parts[i]->U_m)))
+        if (parts[i] && (cb_dnnl_exec_matmul(parts[i]->p1[P_W], st, parts[i]->T_m, parts[i]->k, parts[i]->W_m, 0) ||
+                         cb_dnnl_exec_matmul(parts[i]->p1[P_U], st, parts[i]->T_m, parts[i]->v, parts[i]->U_m, 0)))
             return -1;
     /* phase 2: the state pass, chunk after chunk */
     for (int i = 0; i < 2; i++)

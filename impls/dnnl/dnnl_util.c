@@ -46,6 +46,22 @@ int cb_dnnl_md_strided(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims
     return 0;
 }
 
+int cb_dnnl_mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t eng, void *buf, char *err,
+                size_t errlen)
+{
+    CB_DNNL_TRY(dnnl_memory_create(m, md, eng, buf));
+    return 0;
+}
+
+int cb_dnnl_mem_strided(dnnl_memory_t *m, dnnl_memory_desc_t *md, dnnl_engine_t eng, int ndims,
+                        const dnnl_dim_t *dims, const dnnl_dim_t *strides, void *buf, char *err, size_t errlen)
+{
+    dnnl_memory_desc_t local;
+    if (!md) md = &local;
+    if (cb_dnnl_md_strided(md, ndims, dims, strides, err, errlen)) return -1;
+    return cb_dnnl_mem(m, md, eng, buf, err, errlen);
+}
+
 int cb_dnnl_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_memory_desc_t *src,
                    const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst, float scale, int sum,
                    const dnnl_memory_desc_t *mask, const char **impl, char *err, size_t errlen)
@@ -86,4 +102,12 @@ int cb_dnnl_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_memory_
     if (st != dnnl_success)
         return cb_fail(err, errlen, "%s: %s", what, cb_dnnl_status_str(st));
     return 0;
+}
+
+int cb_dnnl_exec_matmul(dnnl_primitive_t p, dnnl_stream_t st, dnnl_memory_t src, dnnl_memory_t wei,
+                        dnnl_memory_t dst, int wait)
+{
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
+    if (dnnl_primitive_execute(p, st, 3, args) != dnnl_success) return -1;
+    return wait && dnnl_stream_wait(st) != dnnl_success ? -1 : 0;
 }

@@ -32,6 +32,16 @@ const char *cb_dnnl_status_str(dnnl_status_t s);
 int cb_dnnl_md_strided(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims,
                        const dnnl_dim_t *strides, char *err, size_t errlen);
 
+/* A memory object with descriptor md over buf (DNNL_MEMORY_NONE: attach the
+ * data later with dnnl_memory_set_data_handle). Returns 0, or -1 with err. */
+int cb_dnnl_mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t eng, void *buf, char *err,
+                size_t errlen);
+
+/* The same over an f32 view of `ndims` dims with explicit strides; its
+ * descriptor is also written to *md when md is not NULL. */
+int cb_dnnl_mem_strided(dnnl_memory_t *m, dnnl_memory_desc_t *md, dnnl_engine_t eng, int ndims,
+                        const dnnl_dim_t *dims, const dnnl_dim_t *strides, void *buf, char *err, size_t errlen);
+
 /* A matmul primitive: dst = scale · (src × wei), then + dst when `sum` (a sum
  * post-op: accumulate into what dst holds), then × mask elementwise when
  * `mask` is not NULL (a binary-mul post-op; its memory goes in at execution
@@ -42,5 +52,10 @@ int cb_dnnl_md_strided(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims
 int cb_dnnl_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_memory_desc_t *src,
                    const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst, float scale, int sum,
                    const dnnl_memory_desc_t *mask, const char **impl, char *err, size_t errlen);
+
+/* Execute a matmul primitive without attribute inputs (src, wei, dst) on
+ * stream st, then wait for the stream when `wait` is set. Returns 0 or -1. */
+int cb_dnnl_exec_matmul(dnnl_primitive_t p, dnnl_stream_t st, dnnl_memory_t src, dnnl_memory_t wei,
+                        dnnl_memory_t dst, int wait);
 
 #endif

@@ -102,15 +102,6 @@ static int make_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_mem
     return cb_dnnl_matmul(prim, eng, src, wei, dst, scale, sum, NULL, NULL, err, errlen);
 }
 
-static int make_mem(dnnl_memory_t *mem, int nd, const dnnl_dim_t *dims, const dnnl_dim_t *strides,
-                    dnnl_engine_t eng, void *buf, dnnl_memory_desc_t *md, char *err, size_t errlen)
-{
-    if (cb_dnnl_md_strided(md, nd, dims, strides, err, errlen))
-        return -1;
-    CB_DNNL_TRY(dnnl_memory_create(mem, md, eng, buf));
-    return 0;
-}
-
 static int set_build(dnnl_fa *s, fa_set *t, int64_t L, const cb_tensor *in, char *err, size_t errlen)
 {
     const int64_t H = s->H, N = s->N, d = s->d, dv = s->dv, m = s->m;
@@ -122,11 +113,11 @@ static int set_build(dnnl_fa *s, fa_set *t, int64_t L, const cb_tensor *in, char
     const dnnl_dim_t pt_dims[3] = {H, m, L}, pt_str[3] = {L * m, 1, m};
     const dnnl_dim_t vb_dims[3] = {H, L, dv}, vb_str[3] = {N * dv, dv, 1};
     const dnnl_dim_t r_dims[3] = {H, L, dv + 1}, r_str[3] = {L * (dv + 1), dv + 1, 1};
-    if (make_mem(&t->x, 3, x_dims, x_str, eng, in[0].data, &md_x, err, errlen) ||
-        make_mem(&t->p, 3, p_dims, p_str, eng, s->P, &md_p, err, errlen) ||
-        make_mem(&t->pt, 3, pt_dims, pt_str, eng, s->P, &md_pt, err, errlen) ||
-        make_mem(&t->vb, 3, vb_dims, vb_str, eng, in[2].data, &md_vb, err, errlen) ||
-        make_mem(&t->r, 3, r_dims, r_str, eng, s->R, &md_r, err, errlen))
+    if (cb_dnnl_mem_strided(&t->x, &md_x, eng, 3, x_dims, x_str, in[0].data, err, errlen) ||
+        cb_dnnl_mem_strided(&t->p, &md_p, eng, 3, p_dims, p_str, s->P, err, errlen) ||
+        cb_dnnl_mem_strided(&t->pt, &md_pt, eng, 3, pt_dims, pt_str, s->P, err, errlen) ||
+        cb_dnnl_mem_strided(&t->vb, &md_vb, eng, 3, vb_dims, vb_str, in[2].data, err, errlen) ||
+        cb_dnnl_mem_strided(&t->r, &md_r, eng, 3, r_dims, r_str, s->R, err, errlen))
         return -1;
     if (make_matmul(&t->proj, eng, &md_x, &s->md_wt, &md_p, s->c, 0, err, errlen) ||
         make_matmul(&t->upd, eng, &md_pt, &md_vb, &s->md_s, 1.0f, 1, err, errlen) ||
@@ -164,9 +155,9 @@ static int dnnl_fa_build(dnnl_fa *s, const cb_params *p, const cb_tensor *in, ch
     const dnnl_dim_t wt_dims[3] = {1, d, m}, wt_str[3] = {m * d, 1, d};
     const dnnl_dim_t s_dims[3] = {H, m, dv}, s_str[3] = {m * (dv + 1), dv + 1, 1};
     const dnnl_dim_t sh_dims[3] = {H, m, dv + 1}, sh_str[3] = {m * (dv + 1), dv + 1, 1};
-    if (make_mem(&s->wt, 3, wt_dims, wt_str, s->dn.eng, in[3].data, &s->md_wt, err, errlen) ||
-        make_mem(&s->ms, 3, s_dims, s_str, s->dn.eng, s->Sh, &s->md_s, err, errlen) ||
-        make_mem(&s->msh, 3, sh_dims, sh_str, s->dn.eng, s->Sh, &s->md_sh, err, errlen))
+    if (cb_dnnl_mem_strided(&s->wt, &s->md_wt, s->dn.eng, 3, wt_dims, wt_str, in[3].data, err, errlen) ||
+        cb_dnnl_mem_strided(&s->ms, &s->md_s, s->dn.eng, 3, s_dims, s_str, s->Sh, err, errlen) ||
+        cb_dnnl_mem_strided(&s->msh, &s->md_sh, s->dn.eng, 3, sh_dims, sh_str, s->Sh, err, errlen))
         return -1;
     if (set_build(s, &s->full, B, in, err, errlen))
         return -1;
@@ -189,15 +180,6 @@ static int dnnl_fa_prepare(void **state, const cb_params *p, const cb_tensor *in
     return 0;
 }
 
-static int exec3(dnnl_fa *s, dnnl_primitive_t prim, dnnl_memory_t src, dnnl_memory_t wei, dnnl_memory_t dst)
-{
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
-    return dnnl_primitive_execute(prim, s->dn.st, 3, args) == dnnl_success &&
-                   dnnl_stream_wait(s->dn.st) == dnnl_success
-               ? 0
-               : -1;
-}
-
 static int dnnl_fa_run(void *state, const cb_params *p, const cb_tensor *in, cb_tensor *out)
 {
     (void)p;
@@ -213,13 +195,13 @@ static int dnnl_fa_run(void *state, const cb_params *p, const cb_tensor *in, cb_
         const int64_t L = t->L;
         if (dnnl_memory_set_data_handle(t->x, in[1].data + r0 * d) != dnnl_success ||
             dnnl_memory_set_data_handle(t->vb, in[2].data + r0 * dv) != dnnl_success ||
-            exec3(s, t->proj, t->x, s->wt, t->p))
+            cb_dnnl_exec_matmul(t->proj, s->dn.st, t->x, s->wt, t->p, 1))
             return -1;
 #pragma omp parallel for schedule(static)
         for (int64_t h = 0; h < s->H; h++)
             fa_key_block(s->P + h * L * m, L, m, in[1].data + (h * N + r0) * d, d, hc, &s->M[h],
                          s->Sh + h * m * ld, m * ld, s->z + h * m);
-        if (exec3(s, t->upd, t->pt, t->vb, s->ms))
+        if (cb_dnnl_exec_matmul(t->upd, s->dn.st, t->pt, t->vb, s->ms, 1))
             return -1;
     }
     for (int64_t h = 0; h < s->H; h++)                /* S^ = [S | z] */
@@ -229,12 +211,12 @@ static int dnnl_fa_run(void *state, const cb_params *p, const cb_tensor *in, cb_
         fa_set *t = N - r0 >= B ? &s->full : &s->tail;
         const int64_t L = t->L;
         if (dnnl_memory_set_data_handle(t->x, in[0].data + r0 * d) != dnnl_success ||
-            exec3(s, t->proj, t->x, s->wt, t->p))
+            cb_dnnl_exec_matmul(t->proj, s->dn.st, t->x, s->wt, t->p, 1))
             return -1;
 #pragma omp parallel for schedule(static)
         for (int64_t h = 0; h < s->H; h++)
             fa_query_block(s->P + h * L * m, L, m);
-        if (exec3(s, t->read, t->p, s->msh, t->r))
+        if (cb_dnnl_exec_matmul(t->read, s->dn.st, t->p, s->msh, t->r, 1))
             return -1;
 #pragma omp parallel for schedule(static)
         for (int64_t h = 0; h < s->H; h++)

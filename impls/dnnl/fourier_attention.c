@@ -76,13 +76,6 @@ static void dnnl_fa_release(void *state)
     free(s);
 }
 
-static int mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t eng, void *buf, char *err,
-               size_t errlen)
-{
-    CB_DNNL_TRY(dnnl_memory_create(m, md, eng, buf));
-    return 0;
-}
-
 /* Primitives for blocks of L rows; the views start on block 0. */
 static int block_build(dnnl_fa *s, fa_block *b, int64_t L, float *o, char *err, size_t errlen)
 {
@@ -100,8 +93,8 @@ static int block_build(dnnl_fa *s, fa_block *b, int64_t L, float *o, char *err, 
         cb_dnnl_md_strided(&v_md, 3, v_dims, v_str, err, errlen) ||
         cb_dnnl_md_strided(&ob_md, 3, qb_dims, qb_str, err, errlen))
         return -1;
-    if (mem(&b->qb, &qb_md, eng, s->qn, err, errlen) || mem(&b->ob, &ob_md, eng, o, err, errlen) ||
-        mem(&b->A_m, &A_md, eng, s->A, err, errlen))
+    if (cb_dnnl_mem(&b->qb, &qb_md, eng, s->qn, err, errlen) || cb_dnnl_mem(&b->ob, &ob_md, eng, o, err, errlen) ||
+        cb_dnnl_mem(&b->A_m, &A_md, eng, s->A, err, errlen))
         return -1;
     if (cb_ga_dnnl_matmul(&b->qk, eng, &qb_md, &kt_md, &A_md, 1.0f, NULL, err, errlen) ||
         cb_ga_dnnl_matmul(&b->av, eng, &A_md, &v_md, &ob_md, 1.0f / (float)N, NULL, err, errlen))
@@ -133,9 +126,9 @@ static int dnnl_fa_build(dnnl_fa *s, const cb_params *p, const cb_tensor *in, cb
     if (cb_dnnl_md_strided(&x_md, 3, x_dims, x_str, err, errlen) ||
         cb_dnnl_md_strided(&xt_md, 3, xt_dims, xt_str, err, errlen))
         return -1;
-    if (mem(&s->q, &x_md, eng, in[0].data, err, errlen) || mem(&s->k, &x_md, eng, in[1].data, err, errlen) ||
-        mem(&s->v, &x_md, eng, in[2].data, err, errlen) || mem(&s->qn_m, &x_md, eng, s->qn, err, errlen) ||
-        mem(&s->kn_m, &x_md, eng, s->kn, err, errlen) || mem(&s->knt, &xt_md, eng, s->kn, err, errlen))
+    if (cb_dnnl_mem(&s->q, &x_md, eng, in[0].data, err, errlen) || cb_dnnl_mem(&s->k, &x_md, eng, in[1].data, err, errlen) ||
+        cb_dnnl_mem(&s->v, &x_md, eng, in[2].data, err, errlen) || cb_dnnl_mem(&s->qn_m, &x_md, eng, s->qn, err, errlen) ||
+        cb_dnnl_mem(&s->kn_m, &x_md, eng, s->kn, err, errlen) || cb_dnnl_mem(&s->knt, &xt_md, eng, s->kn, err, errlen))
         return -1;
     if (cb_ga_dnnl_layernorm(&s->ln, eng, &x_md, (float)CB_LN_EPS, NULL, err, errlen))
         return -1;
@@ -172,8 +165,8 @@ static int dnnl_fa_run(void *state, const cb_params *p, const cb_tensor *in, cb_
         fa_block *b = N - r0 >= s->B ? &s->full : &s->tail;
         if (dnnl_memory_set_data_handle(b->qb, s->qn + r0 * d) != dnnl_success ||
             dnnl_memory_set_data_handle(b->ob, out[0].data + r0 * d) != dnnl_success ||
-            cb_ga_dnnl_exec_matmul(b->qk, st, b->qb, s->knt, b->A_m) ||
-            cb_ga_dnnl_exec_matmul(b->av, st, b->A_m, s->v, b->ob))
+            cb_dnnl_exec_matmul(b->qk, st, b->qb, s->knt, b->A_m, 0) ||
+            cb_dnnl_exec_matmul(b->av, st, b->A_m, s->v, b->ob, 0))
             return -1;
     }
     return dnnl_stream_wait(st) == dnnl_success ? 0 : -1;

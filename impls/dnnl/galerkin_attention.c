@@ -47,13 +47,6 @@ static void dnnl_ga_release(void *state)
     free(s);
 }
 
-static int mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t eng, void *buf, char *err,
-               size_t errlen)
-{
-    CB_DNNL_TRY(dnnl_memory_create(m, md, eng, buf));
-    return 0;
-}
-
 static int dnnl_ga_build(dnnl_ga *s, const cb_params *p, const cb_tensor *in, cb_tensor *out, char *err,
                          size_t errlen)
 {
@@ -75,10 +68,10 @@ static int dnnl_ga_build(dnnl_ga *s, const cb_params *p, const cb_tensor *in, cb
         cb_dnnl_md_strided(&xt_md, 3, xt_dims, xt_str, err, errlen) ||
         cb_dnnl_md_strided(&S_md, 3, S_dims, S_str, err, errlen))
         return -1;
-    if (mem(&s->q, &x_md, eng, in[0].data, err, errlen) || mem(&s->k, &x_md, eng, in[1].data, err, errlen) ||
-        mem(&s->v, &x_md, eng, in[2].data, err, errlen) || mem(&s->o, &x_md, eng, out[0].data, err, errlen) ||
-        mem(&s->kn_m, &x_md, eng, s->kn, err, errlen) || mem(&s->vn_m, &x_md, eng, s->vn, err, errlen) ||
-        mem(&s->knt, &xt_md, eng, s->kn, err, errlen) || mem(&s->S_m, &S_md, eng, s->S, err, errlen))
+    if (cb_dnnl_mem(&s->q, &x_md, eng, in[0].data, err, errlen) || cb_dnnl_mem(&s->k, &x_md, eng, in[1].data, err, errlen) ||
+        cb_dnnl_mem(&s->v, &x_md, eng, in[2].data, err, errlen) || cb_dnnl_mem(&s->o, &x_md, eng, out[0].data, err, errlen) ||
+        cb_dnnl_mem(&s->kn_m, &x_md, eng, s->kn, err, errlen) || cb_dnnl_mem(&s->vn_m, &x_md, eng, s->vn, err, errlen) ||
+        cb_dnnl_mem(&s->knt, &xt_md, eng, s->kn, err, errlen) || cb_dnnl_mem(&s->S_m, &S_md, eng, s->S, err, errlen))
         return -1;
     if (cb_ga_dnnl_layernorm(&s->ln, eng, &x_md, (float)CB_LN_EPS, NULL, err, errlen) ||
         cb_ga_dnnl_matmul(&s->kv, eng, &xt_md, &x_md, &S_md, 1.0f / (float)N, NULL, err, errlen) ||
@@ -108,8 +101,8 @@ static int dnnl_ga_run(void *state, const cb_params *p, const cb_tensor *in, cb_
     dnnl_ga *s = state;
     dnnl_stream_t st = s->dn.st;
     if (cb_ga_dnnl_exec_layernorm(s->ln, st, s->k, s->kn_m) || cb_ga_dnnl_exec_layernorm(s->ln, st, s->v, s->vn_m) ||
-        cb_ga_dnnl_exec_matmul(s->kv, st, s->knt, s->vn_m, s->S_m) ||
-        cb_ga_dnnl_exec_matmul(s->qs, st, s->q, s->S_m, s->o))
+        cb_dnnl_exec_matmul(s->kv, st, s->knt, s->vn_m, s->S_m, 0) ||
+        cb_dnnl_exec_matmul(s->qs, st, s->q, s->S_m, s->o, 0))
         return -1;
     return dnnl_stream_wait(st) == dnnl_success ? 0 : -1;
 }

@@ -40,13 +40,6 @@ int cb_ga_dnnl_layernorm(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_m
     return make_prim(prim, &ld, NULL, eng, impl, err, errlen);
 }
 
-int cb_ga_dnnl_exec_matmul(dnnl_primitive_t p, dnnl_stream_t st, dnnl_memory_t src, dnnl_memory_t wei,
-                           dnnl_memory_t dst)
-{
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
-    return dnnl_primitive_execute(p, st, 3, args) == dnnl_success ? 0 : -1;
-}
-
 int cb_ga_dnnl_exec_layernorm(dnnl_primitive_t p, dnnl_stream_t st, dnnl_memory_t src, dnnl_memory_t dst)
 {
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};

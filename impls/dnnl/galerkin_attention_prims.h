@@ -1,7 +1,7 @@
 /* galerkin_attention_prims.h — the two oneDNN 2.6 primitives the dnnl
  * Galerkin and Fourier attention kernels are built from: a layer
  * normalization without scale and shift, and a (batched) matmul with an
- * optional output scale; plus their executions. Defined in
+ * optional output scale; plus the layer norm's execution. Defined in
  * galerkin_attention_prims.c. */
 #ifndef CB_DNNL_GALERKIN_ATTENTION_PRIMS_H
 #define CB_DNNL_GALERKIN_ATTENTION_PRIMS_H
@@ -22,10 +22,8 @@ int cb_ga_dnnl_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_memo
 int cb_ga_dnnl_layernorm(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_memory_desc_t *data,
                          float eps, const char **impl, char *err, size_t errlen);
 
-/* Execute a matmul (src, wei, dst) or a layer norm (src, dst) on stream st
- * without waiting. Return 0 or -1. */
-int cb_ga_dnnl_exec_matmul(dnnl_primitive_t p, dnnl_stream_t st, dnnl_memory_t src, dnnl_memory_t wei,
-                           dnnl_memory_t dst);
+/* Execute a layer norm (src, dst) on stream st without waiting (a matmul:
+ * cb_dnnl_exec_matmul in dnnl_util.h). Returns 0 or -1. */
 int cb_ga_dnnl_exec_layernorm(dnnl_primitive_t p, dnnl_stream_t st, dnnl_memory_t src, dnnl_memory_t dst);
 
 #endif

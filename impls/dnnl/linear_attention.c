@@ -101,13 +101,6 @@ static int make_matmul(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_mem
     return cb_dnnl_matmul(prim, eng, src, wei, dst, 1.0f, sum, mask, NULL, err, errlen);
 }
 
-static int make_mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t eng, void *buf,
-                    char *err, size_t errlen)
-{
-    CB_DNNL_TRY(dnnl_memory_create(m, md, eng, buf));
-    return 0;
-}
-
 /* Build the memory objects and primitives for blocks of L rows. */
 static int set_build(dnnl_la *s, la_set *t, int64_t L, char *err, size_t errlen)
 {
@@ -130,10 +123,10 @@ static int set_build(dnnl_la *s, la_set *t, int64_t L, char *err, size_t errlen)
         cb_dnnl_md_strided(&md_s, 3, s_dims, s_str, err, errlen) ||
         cb_dnnl_md_strided(&md_mask, 3, m_dims, m_str, err, errlen))
         return -1;
-    if (make_mem(&t->fq, &md_fq, eng, s->fq, err, errlen) ||
-        make_mem(&t->fkt, &md_fkt, eng, s->fk, err, errlen) ||
-        make_mem(&t->vh, &md_vh, eng, s->vh, err, errlen) ||
-        make_mem(&t->r, &md_r, eng, s->r, err, errlen))
+    if (cb_dnnl_mem(&t->fq, &md_fq, eng, s->fq, err, errlen) ||
+        cb_dnnl_mem(&t->fkt, &md_fkt, eng, s->fk, err, errlen) ||
+        cb_dnnl_mem(&t->vh, &md_vh, eng, s->vh, err, errlen) ||
+        cb_dnnl_mem(&t->r, &md_r, eng, s->r, err, errlen))
         return -1;
     if (make_matmul(&t->read, eng, &md_fq, &md_s, &md_r, 0, NULL, err, errlen) ||
         make_matmul(&t->upd, eng, &md_fkt, &md_vh, &md_s, 1, NULL, err, errlen))
@@ -152,8 +145,8 @@ static int set_build(dnnl_la *s, la_set *t, int64_t L, char *err, size_t errlen)
         for (int64_t i = 0; i < L; i++)
             for (int64_t j = 0; j < L; j++)
                 t->mask_buf[(h * L + i) * L + j] = j <= i ? 1.0f : 0.0f;
-    if (make_mem(&t->a, &md_a, eng, s->a, err, errlen) ||
-        make_mem(&t->mask, &md_mask, eng, t->mask_buf, err, errlen))
+    if (cb_dnnl_mem(&t->a, &md_a, eng, s->a, err, errlen) ||
+        cb_dnnl_mem(&t->mask, &md_mask, eng, t->mask_buf, err, errlen))
         return -1;
     if (make_matmul(&t->score, eng, &md_fq, &md_fkt, &md_a, 0, &md_mask, err, errlen) ||
         make_matmul(&t->intra, eng, &md_a, &md_vh, &md_r, 1, NULL, err, errlen))
@@ -190,7 +183,7 @@ static int dnnl_la_build(dnnl_la *s, const cb_params *p, char *err, size_t errle
     const dnnl_dim_t s_dims[3] = {H, d, dv1}, s_str[3] = {d * dv1, dv1, 1};
     dnnl_memory_desc_t md_s;
     if (cb_dnnl_md_strided(&md_s, 3, s_dims, s_str, err, errlen) ||
-        make_mem(&s->ms, &md_s, s->dn.eng, s->S, err, errlen))
+        cb_dnnl_mem(&s->ms, &md_s, s->dn.eng, s->S, err, errlen))
         return -1;
     if (set_build(s, &s->full, B, err, errlen))
         return -1;

@@ -50,13 +50,6 @@ static void dnnl_lsa_release(void *state)
     free(s);
 }
 
-static int mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t eng, void *buf, char *err,
-               size_t errlen)
-{
-    CB_DNNL_TRY(dnnl_memory_create(m, md, eng, buf));
-    return 0;
-}
-
 /* dst = src x wei + dst (a sum post-op with scale 1). */
 static int matmul_acc(dnnl_primitive_t *prim, dnnl_engine_t eng, const dnnl_memory_desc_t *src,
                       const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst, char *err, size_t errlen)
@@ -107,13 +100,13 @@ static int dnnl_lsa_build(dnnl_lsa *s, const cb_params *p, const cb_tensor *in, 
         cb_dnnl_md_strided(&sq_md, 2, sq_dims, sq_str, err, errlen) ||
         cb_dnnl_md_strided(&sqt_md, 2, sq_dims, sqt_str, err, errlen))
         return -1;
-    if (mem(&s->zt, &zt_md, eng, in[0].data, err, errlen) || mem(&s->zc, &zc_md, eng, in[0].data, err, errlen) ||
-        mem(&s->zall, &z_md, eng, in[0].data, err, errlen) || mem(&s->o, &z_md, eng, out[0].data, err, errlen) ||
-        mem(&s->wk_t, &sqt_md, eng, in[1].data, err, errlen) || mem(&s->wq, &sq_md, eng, in[2].data, err, errlen) ||
-        mem(&s->wv, &sq_md, eng, in[3].data, err, errlen) || mem(&s->wp, &sq_md, eng, in[4].data, err, errlen) ||
-        mem(&s->C_m, &sq_md, eng, s->C, err, errlen) || mem(&s->A_m, &sq_md, eng, s->A, err, errlen) ||
-        mem(&s->B_m, &sq_md, eng, s->B, err, errlen) || mem(&s->G_m, &sq_md, eng, s->G, err, errlen) ||
-        mem(&s->G_t, &sqt_md, eng, s->G, err, errlen))
+    if (cb_dnnl_mem(&s->zt, &zt_md, eng, in[0].data, err, errlen) || cb_dnnl_mem(&s->zc, &zc_md, eng, in[0].data, err, errlen) ||
+        cb_dnnl_mem(&s->zall, &z_md, eng, in[0].data, err, errlen) || cb_dnnl_mem(&s->o, &z_md, eng, out[0].data, err, errlen) ||
+        cb_dnnl_mem(&s->wk_t, &sqt_md, eng, in[1].data, err, errlen) || cb_dnnl_mem(&s->wq, &sq_md, eng, in[2].data, err, errlen) ||
+        cb_dnnl_mem(&s->wv, &sq_md, eng, in[3].data, err, errlen) || cb_dnnl_mem(&s->wp, &sq_md, eng, in[4].data, err, errlen) ||
+        cb_dnnl_mem(&s->C_m, &sq_md, eng, s->C, err, errlen) || cb_dnnl_mem(&s->A_m, &sq_md, eng, s->A, err, errlen) ||
+        cb_dnnl_mem(&s->B_m, &sq_md, eng, s->B, err, errlen) || cb_dnnl_mem(&s->G_m, &sq_md, eng, s->G, err, errlen) ||
+        cb_dnnl_mem(&s->G_t, &sqt_md, eng, s->G, err, errlen))
         return -1;
     if (cb_ga_dnnl_matmul(&s->zz, eng, &zt_md, &zc_md, &sq_md, 1.0f, NULL, err, errlen) ||
         cb_ga_dnnl_matmul(&s->dd, eng, &sq_md, &sq_md, &sq_md, 1.0f, NULL, err, errlen) ||
@@ -142,12 +135,12 @@ static int dnnl_lsa_run(void *state, const cb_params *p, const cb_tensor *in, cb
     dnnl_lsa *s = state;
     dnnl_stream_t st = s->dn.st;
     memcpy(out[0].data, in[0].data, (size_t)(s->N + 1) * (size_t)s->D * sizeof(float));
-    if (cb_ga_dnnl_exec_matmul(s->zz, st, s->zt, s->zc, s->C_m) ||   /* C = Zc^T Zc */
-        cb_ga_dnnl_exec_matmul(s->dd, st, s->wp, s->wv, s->A_m) ||   /* A = wp wv */
-        cb_ga_dnnl_exec_matmul(s->dd, st, s->A_m, s->C_m, s->B_m) || /* B = A C */
-        cb_ga_dnnl_exec_matmul(s->bk, st, s->B_m, s->wk_t, s->A_m) || /* A = B wk^T / N */
-        cb_ga_dnnl_exec_matmul(s->dd, st, s->A_m, s->wq, s->G_m) ||  /* G = A wq */
-        cb_ga_dnnl_exec_matmul(s->zg, st, s->zall, s->G_t, s->o))    /* out = z + Z G^T */
+    if (cb_dnnl_exec_matmul(s->zz, st, s->zt, s->zc, s->C_m, 0) ||   /* C = Zc^T Zc */
+        cb_dnnl_exec_matmul(s->dd, st, s->wp, s->wv, s->A_m, 0) ||   /* A = wp wv */
+        cb_dnnl_exec_matmul(s->dd, st, s->A_m, s->C_m, s->B_m, 0) || /* B = A C */
+        cb_dnnl_exec_matmul(s->bk, st, s->B_m, s->wk_t, s->A_m, 0) || /* A = B wk^T / N */
+        cb_dnnl_exec_matmul(s->dd, st, s->A_m, s->wq, s->G_m, 0) ||  /* G = A wq */
+        cb_dnnl_exec_matmul(s->zg, st, s->zall, s->G_t, s->o, 0))    /* out = z + Z G^T */
         return -1;
     return dnnl_stream_wait(st) == dnnl_success ? 0 : -1;
 }

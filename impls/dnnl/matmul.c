@@ -68,7 +68,7 @@ static int dnnl_mm_run(void *state, const cb_params *p, const cb_tensor *in, cb_
     (void)in;
     (void)out;
     dnnl_mm *s = state;
-    if (cb_ga_dnnl_exec_matmul(s->mm, s->dn.st, s->a, s->b, s->c))
+    if (cb_dnnl_exec_matmul(s->mm, s->dn.st, s->a, s->b, s->c, 0))
         return -1;
     return dnnl_stream_wait(s->dn.st) == dnnl_success ? 0 : -1;
 }

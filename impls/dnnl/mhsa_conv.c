@@ -74,15 +74,6 @@ static int make_prim(dnnl_primitive_t *p, const void *desc, dnnl_engine_t eng, c
     return 0;
 }
 
-static int mem(dnnl_memory_t *m, int nd, const dnnl_dim_t *dims, const dnnl_dim_t *str, void *buf,
-               dnnl_engine_t eng, char *err, size_t errlen)
-{
-    dnnl_memory_desc_t md;
-    if (cb_dnnl_md_strided(&md, nd, dims, str, err, errlen)) return -1;
-    CB_DNNL_TRY(dnnl_memory_create(m, &md, eng, buf));
-    return 0;
-}
-
 /* The in-place softmax over the rows x K^2 rows of Np scores and the
  * product y[:, block] = V S^T for a block of `rows` queries (slot i). */
 static int block_prims(dnnl_mc *s, int i, int64_t rows, dnnl_engine_t eng, char *err, size_t errlen)
@@ -93,7 +84,8 @@ static int block_prims(dnnl_mc *s, int i, int64_t rows, dnnl_engine_t eng, char 
     if (cb_dnnl_md_strided(&smd, 2, sd, ss, err, errlen)) return -1;
     dnnl_softmax_v2_desc_t smx;
     CB_DNNL_TRY(dnnl_softmax_v2_forward_desc_init(&smx, dnnl_forward_inference, dnnl_softmax_accurate, &smd, &smd, 1));
-    if (make_prim(&s->sm[i], &smx, eng, err, errlen) || mem(&s->m_S[i], 2, sd, ss, s->S, eng, err, errlen))
+    if (make_prim(&s->sm[i], &smx, eng, err, errlen) ||
+        cb_dnnl_mem_strided(&s->m_S[i], NULL, eng, 2, sd, ss, s->S, err, errlen))
         return -1;
     const dnnl_dim_t vd[2] = {s->Cout, KN}, vs[2] = {KN, 1};
     const dnnl_dim_t td[2] = {KN, rows}, ts[2] = {1, KN};          /* S^T: a strided view of S */
@@ -105,8 +97,8 @@ static int block_prims(dnnl_mc *s, int i, int64_t rows, dnnl_engine_t eng, char 
     dnnl_matmul_desc_t mm;
     CB_DNNL_TRY(dnnl_matmul_desc_init(&mm, &vmd, &tmd, NULL, &ymd));
     if (make_prim(&s->pv[i], &mm, eng, err, errlen)) return -1;
-    if (!s->m_V && mem(&s->m_V, 2, vd, vs, s->V, eng, err, errlen)) return -1;
-    if (mem(&s->m_St[i], 2, td, ts, s->S, eng, err, errlen) || mem(&s->m_y[i], 2, yd, ys, NULL, eng, err, errlen))
+    if (!s->m_V && cb_dnnl_mem_strided(&s->m_V, NULL, eng, 2, vd, vs, s->V, err, errlen)) return -1;
+    if (cb_dnnl_mem_strided(&s->m_St[i], NULL, eng, 2, td, ts, s->S, err, errlen) || cb_dnnl_mem_strided(&s->m_y[i], NULL, eng, 2, yd, ys, NULL, err, errlen))
         return -1;
     return 0;
 }

@@ -313,14 +313,6 @@ static int dnnl_prepare(void **state, const cb_params *p, const cb_tensor *in, c
     return 0;
 }
 
-static int exec3(dnnl_primitive_t prim, dnnl_stream_t s, dnnl_memory_t src, dnnl_memory_t wei,
-                 dnnl_memory_t dst)
-{
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
-    return dnnl_primitive_execute(prim, s, 3, args) == dnnl_success && dnnl_stream_wait(s) == dnnl_success
-               ? 0 : -1;
-}
-
 /* Window step: G blocks of L query rows r0 + g L .. and their key slices of
  * W rows from k0 + g L, for every head. */
 static int window_step(dnnl_sa *st, const step *sp, const cb_tensor *in, cb_tensor *out)
@@ -336,7 +328,7 @@ static int window_step(dnnl_sa *st, const step *sp, const cb_tensor *in, cb_tens
         memcpy(st->kb + (size_t)hg * W * d, in[1].data + (h * N + k0) * d, (size_t)W * d * sizeof(float));
         memcpy(st->vb + (size_t)hg * W * dv, in[2].data + (h * N + k0) * dv, (size_t)W * dv * sizeof(float));
     }
-    if (exec3(sh->qk, st->dn.st, sh->q, sh->kt, sh->s))
+    if (cb_dnnl_exec_matmul(sh->qk, st->dn.st, sh->q, sh->kt, sh->s, 1))
         return -1;
     /* row r of a block (query r0 + r) sees keys [r0 + r - l + 1, r0 + r] */
 #pragma omp parallel for schedule(static)
@@ -345,7 +337,7 @@ static int window_step(dnnl_sa *st, const step *sp, const cb_tensor *in, cb_tens
         cb_sparse_exp_band(st->s + (size_t)hg * L * W, (size_t)W, L, W, sp->r0 - l + 1 - sp->k0,
                            sp->r0 - sp->k0 + 1, st->m1 + h * N + r0, st->s1 + h * N + r0);
     }
-    if (exec3(sh->pv, st->dn.st, sh->s, sh->v, sh->o))
+    if (cb_dnnl_exec_matmul(sh->pv, st->dn.st, sh->s, sh->v, sh->o, 1))
         return -1;
 #pragma omp parallel for schedule(static)
     for (int hg = 0; hg < H * G; hg++) {     /* the unnormalised window output, back to o */
@@ -376,13 +368,13 @@ static int strided_step(dnnl_sa *st, const step *sp, const cb_tensor *in, cb_ten
                    dv * sizeof(float));
         }
     }
-    if (exec3(sh->qk, st->dn.st, sh->q, sh->kt, sh->s))
+    if (cb_dnnl_exec_matmul(sh->qk, st->dn.st, sh->q, sh->kt, sh->s, 1))
         return -1;
 #pragma omp parallel for schedule(static)
     for (int hg = 0; hg < H * G; hg++)
         cb_sparse_exp_band(st->s + (size_t)hg * L * W, (size_t)W, L, W, -W, a0 + 1, st->m2 + (size_t)hg * L,
                            st->s2 + (size_t)hg * L);
-    if (exec3(sh->pv, st->dn.st, sh->s, sh->v, sh->o))
+    if (cb_dnnl_exec_matmul(sh->pv, st->dn.st, sh->s, sh->v, sh->o, 1))
         return -1;
 #pragma omp parallel for schedule(static)
     for (int hg = 0; hg < H * G; hg++) {     /* merge with the window part, normalise */

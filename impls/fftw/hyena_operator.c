@@ -65,9 +65,7 @@ static int mem2d(dnnl_memory_t *m, dnnl_engine_t eng, dnnl_memory_desc_t *md, dn
                  dnnl_dim_t sr, dnnl_dim_t sc, void *buf, char *err, size_t errlen)
 {
     const dnnl_dim_t dims[2] = {r, c}, strides[2] = {sr, sc};
-    if (cb_dnnl_md_strided(md, 2, dims, strides, err, errlen)) return -1;
-    CB_DNNL_TRY(dnnl_memory_create(m, md, eng, buf));
-    return 0;
+    return cb_dnnl_mem_strided(m, md, eng, 2, dims, strides, buf, err, errlen);
 }
 
 /* The two projection primitives over strided views (no copies):
@@ -116,16 +114,6 @@ static int fftw_hy_prepare(void **state, const cb_params *p, const cb_tensor *in
     return 0;
 }
 
-static int exec_matmul(const fftw_hy *s, dnnl_primitive_t prim, dnnl_memory_t src, dnnl_memory_t wei,
-                       dnnl_memory_t dst)
-{
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
-    return dnnl_primitive_execute(prim, s->dn.st, 3, args) == dnnl_success &&
-                   dnnl_stream_wait(s->dn.st) == dnnl_success
-               ? 0
-               : -1;
-}
-
 static int fftw_hy_run(void *state, const cb_params *p, const cb_tensor *in, cb_tensor *out)
 {
     (void)p;
@@ -139,7 +127,7 @@ static int fftw_hy_run(void *state, const cb_params *p, const cb_tensor *in, cb_
         dnnl_memory_set_data_handle(s->m_wout, in[4].data) != dnnl_success ||
         dnnl_memory_set_data_handle(s->m_y, out[0].data) != dnnl_success)
         return -1;
-    if (exec_matmul(s, s->proj_in, s->m_win, s->m_x, s->m_pt)) return -1;
+    if (cb_dnnl_exec_matmul(s->proj_in, s->dn.st, s->m_win, s->m_x, s->m_pt, 1)) return -1;
 #pragma omp parallel num_threads(s->f.nthreads)
     {
         const int tid = omp_get_thread_num();
@@ -151,7 +139,7 @@ static int fftw_hy_run(void *state, const cb_params *p, const cb_tensor *in, cb_
             cb_fftconv_channel(&s->f, tid, zT + r, h2 + r, x2, zT + r);
         }
     }
-    return exec_matmul(s, s->proj_out, s->m_z, s->m_wout, s->m_y);
+    return cb_dnnl_exec_matmul(s->proj_out, s->dn.st, s->m_z, s->m_wout, s->m_y, 1);
 }
 
 const cb_impl cb_impl_fftw_hyena_operator = {
