@@ -37,6 +37,12 @@ CLAIMBENCH="$abs/claimbench" BUILD_DIR="$abs" PERL_TEST_HARNESS_DUMP_TAP="$abs/j
     prove --timer --formatter TAP::Formatter::JUnit "$@" >"$abs/junit.xml.tmp" || rc=$?
 mv "$abs/junit.xml.tmp" "$abs/junit.xml"
 cases=$(grep -c '<testcase' "$abs/junit.xml" || true)
-failures=$(grep -c '<failure' "$abs/junit.xml" || true)
+failures=$(grep -c -E '<(failure|error)\b' "$abs/junit.xml" || true)
 echo "junit: $abs/junit.xml: $cases test cases, $failures failed (prove exit $rc)"
+
+# CI logs keep only what is printed: name each failing test file here, with its
+# "not ok" lines and their diagnostics, or why it died.
+if [ "$rc" -ne 0 ]; then
+    perl ci/junit-failures.pl "$abs/junit.xml"
+fi
 exit "$rc"
