@@ -1,6 +1,9 @@
-/* kernel_test.h — the kernel tests' way to run one implementation (header-only):
- * inputs copied into fresh tensors, prepare, run twice on one prepared state
- * (the output zeroed in between), release, everything freed on every path.
+/* kernel_test.h — the kernel tests' way to set up a problem and run one
+ * implementation on it (header-only). kt_inputs_make: parameters, the shapes
+ * they give, and inputs from the tests' own generator (test_rng.h).
+ * kt_run_twice: inputs copied into fresh tensors, prepare, run twice on one
+ * prepared state (the output zeroed in between), release, everything freed on
+ * every path.
  *
  * The second run checks what timing loops rely on: run() resets its own
  * state, so calling it again on the same prepared state gives the same bits.
@@ -11,9 +14,51 @@
 #include "kernel.h"
 
 #include "tap.h"
+#include "test_rng.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Parse params for kernel, compute its shapes into in_shape/out_shape and
+ * allocate its inputs x[0 .. n_in - 1] (n_in of the kernel; x has
+ * CB_MAX_TENSORS slots), input t filled with normals of standard deviation
+ * scale[t] (1 when scale is NULL) from stream seed * stride + t. Returns 0, or
+ * -1 with a diag line and no input left allocated. */
+static inline int kt_inputs_make(const char *kernel, const char *params, uint64_t seed,
+                                 uint64_t stride, const double *scale, cb_params *p,
+                                 cb_shape *in_shape, cb_shape *out_shape, float **x)
+{
+    char err[256] = "";
+    const cb_kernel *k = cb_kernel_find(kernel);
+    for (int t = 0; t < CB_MAX_TENSORS; t++)
+        x[t] = NULL;
+    if (!k || cb_params_parse(p, params) || k->shapes(p, in_shape, out_shape, err, sizeof err)) {
+        diag("setup %s %s: %s", kernel, params, k ? err : "no such kernel");
+        return -1;
+    }
+    for (int t = 0; t < k->n_in; t++) {
+        const size_t n = (size_t)cb_shape_numel(&in_shape[t]);
+        if (!(x[t] = malloc(n * sizeof(float)))) {
+            diag("setup %s %s: out of memory", kernel, params);
+            for (int u = 0; u < t; u++) {
+                free(x[u]);
+                x[u] = NULL;
+            }
+            return -1;
+        }
+        test_fill_normal_scaled(x[t], n, seed * stride + (uint64_t)t, scale ? scale[t] : 1.0);
+    }
+    return 0;
+}
+
+/* Free what kt_inputs_make allocated (x has CB_MAX_TENSORS slots). */
+static inline void kt_inputs_free(float **x)
+{
+    for (int t = 0; t < CB_MAX_TENSORS; t++) {
+        free(x[t]);
+        x[t] = NULL;
+    }
+}
 
 /* Run kernel/backend on inputs x[0 .. k->n_in - 1] (shapes in_shape), params p,
  * twice on one prepared state. Returns output 0 (malloc'ed, numel(out_shape[0])

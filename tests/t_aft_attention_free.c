@@ -32,34 +32,23 @@ typedef struct problem {
     const cb_kernel *k;
     cb_params p;
     cb_shape in_shape[CB_MAX_TENSORS], out_shape[CB_MAX_TENSORS];
-    float *x[4];            /* q, k, v (, w) */
+    float *x[CB_MAX_TENSORS];   /* q, k, v (, w) */
     int64_t N, d;
     size_t n_out;
 } problem;
 
 static void problem_free(problem *pr)
 {
-    for (int t = 0; t < 4; t++)
-        free(pr->x[t]);
+    kt_inputs_free(pr->x);
     memset(pr, 0, sizeof *pr);
 }
 
 static int problem_make(problem *pr, const char *kernel, const char *params, uint64_t seed)
 {
     memset(pr, 0, sizeof *pr);
-    char err[256] = "";
     pr->k = cb_kernel_find(kernel);
-    if (!pr->k || cb_params_parse(&pr->p, params) ||
-        pr->k->shapes(&pr->p, pr->in_shape, pr->out_shape, err, sizeof err)) {
-        diag("setup %s %s: %s", kernel, params, err);
+    if (kt_inputs_make(kernel, params, seed, 5, NULL, &pr->p, pr->in_shape, pr->out_shape, pr->x))
         return -1;
-    }
-    for (int t = 0; t < pr->k->n_in; t++) {
-        size_t n = (size_t)cb_shape_numel(&pr->in_shape[t]);
-        pr->x[t] = malloc(n * sizeof(float));
-        if (!pr->x[t]) return -1;
-        test_fill_normal_scaled(pr->x[t], n, seed * 5 + (uint64_t)t, 1.0);
-    }
     pr->N = cb_params_int(&pr->p, "N", 0);
     pr->d = cb_params_int(&pr->p, "d", 0);
     pr->n_out = (size_t)cb_shape_numel(&pr->out_shape[0]);

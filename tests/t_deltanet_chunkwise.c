@@ -43,36 +43,30 @@ typedef struct problem {
     cb_params p;
     int64_t H, N, d, dv;
     cb_shape in_shape[CB_MAX_TENSORS], out_shape[CB_MAX_TENSORS];
-    float *x[4];     /* q, k, v, beta */
+    float *x[CB_MAX_TENSORS];   /* q, k, v, beta */
     size_t len[4], nout;
 } problem;
 
 static void problem_free(problem *pr)
 {
-    for (int t = 0; t < 4; t++) free(pr->x[t]);
+    kt_inputs_free(pr->x);
     memset(pr, 0, sizeof *pr);
 }
 
+/* q, k, v standard normal; beta, the write strengths, uniform in [0.05, 0.95). */
 static int problem_make(problem *pr, const char *params, uint64_t seed)
 {
     memset(pr, 0, sizeof *pr);
-    char err[256] = "";
-    const cb_kernel *k = cb_kernel_find("delta_rule");
-    if (!k || cb_params_parse(&pr->p, params) || k->shapes(&pr->p, pr->in_shape, pr->out_shape, err, sizeof err)) {
-        diag("setup %s: %s", params, err);
+    if (kt_inputs_make("delta_rule", params, seed, 5, NULL, &pr->p, pr->in_shape, pr->out_shape,
+                       pr->x))
         return -1;
-    }
     pr->H = cb_params_int(&pr->p, "H", 0);
     pr->N = cb_params_int(&pr->p, "N", 0);
     pr->d = cb_params_int(&pr->p, "d", 0);
     pr->dv = cb_params_int(&pr->p, "dv", 0);
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 4; t++)
         pr->len[t] = (size_t)cb_shape_numel(&pr->in_shape[t]);
-        pr->x[t] = malloc(pr->len[t] * sizeof(float));
-        if (!pr->x[t]) return -1;
-        if (t < 3) test_fill_normal(pr->x[t], pr->len[t], seed * 5 + (uint64_t)t);
-        else test_fill_uniform(pr->x[t], pr->len[t], seed * 5 + 3, 0.05, 0.95);
-    }
+    test_fill_uniform(pr->x[3], pr->len[3], seed * 5 + 3, 0.05, 0.95);
     pr->nout = (size_t)cb_shape_numel(&pr->out_shape[0]);
     return 0;
 }

@@ -42,14 +42,13 @@ typedef struct problem {
     cb_params p;
     int64_t H, N, d, dv, m;
     cb_shape in_shape[CB_MAX_TENSORS], out_shape[CB_MAX_TENSORS];
-    float *x[4];            /* q, k, v, w */
+    float *x[CB_MAX_TENSORS];   /* q, k, v, w */
     size_t n_in[4], n_out;
 } problem;
 
 static void problem_free(problem *pr)
 {
-    for (int t = 0; t < 4; t++)
-        free(pr->x[t]);
+    kt_inputs_free(pr->x);
     memset(pr, 0, sizeof *pr);
 }
 
@@ -57,24 +56,17 @@ static void problem_free(problem *pr)
 static int problem_make(problem *pr, const char *params, uint64_t seed, double qk_scale)
 {
     memset(pr, 0, sizeof *pr);
-    char err[256] = "";
-    const cb_kernel *k = cb_kernel_find("favor_attention");
-    if (!k || cb_params_parse(&pr->p, params) ||
-        k->shapes(&pr->p, pr->in_shape, pr->out_shape, err, sizeof err)) {
-        diag("setup %s: %s", params, err);
+    const double scale[4] = {qk_scale, qk_scale, 1.0, 1.0};
+    if (kt_inputs_make("favor_attention", params, seed, 5, scale, &pr->p, pr->in_shape,
+                       pr->out_shape, pr->x))
         return -1;
-    }
     pr->H = cb_params_int(&pr->p, "H", 0);
     pr->N = cb_params_int(&pr->p, "N", 0);
     pr->d = cb_params_int(&pr->p, "d", 0);
     pr->dv = cb_params_int(&pr->p, "dv", 0);
     pr->m = cb_params_int(&pr->p, "m", 0);
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 4; t++)
         pr->n_in[t] = (size_t)cb_shape_numel(&pr->in_shape[t]);
-        pr->x[t] = malloc(pr->n_in[t] * sizeof(float));
-        if (!pr->x[t]) return -1;
-        test_fill_normal_scaled(pr->x[t], pr->n_in[t], seed * 5 + (uint64_t)t, t < 2 ? qk_scale : 1.0);
-    }
     pr->n_out = (size_t)cb_shape_numel(&pr->out_shape[0]);
     return 0;
 }

@@ -48,36 +48,24 @@ typedef struct problem {
     cb_params p;
     int64_t ci, co, n, km;
     cb_shape in_shape[CB_MAX_TENSORS], out_shape[CB_MAX_TENSORS];
-    float *x[3];            /* u, w_re, w_im */
+    float *x[CB_MAX_TENSORS];   /* u, w_re, w_im */
     size_t len[3], nout;
 } problem;
 
-static void problem_free(problem *pr)
-{
-    for (int t = 0; t < 3; t++)
-        free(pr->x[t]);
-}
+static void problem_free(problem *pr) { kt_inputs_free(pr->x); }
 
 static int problem_make(problem *pr, const char *kernel, const char *params, uint64_t seed)
 {
     memset(pr, 0, sizeof *pr);
-    char err[256] = "";
-    const cb_kernel *k = cb_kernel_find(kernel);
-    if (!k || cb_params_parse(&pr->p, params) || k->shapes(&pr->p, pr->in_shape, pr->out_shape, err, sizeof err)) {
-        diag("setup %s %s: %s", kernel, params, err);
+    if (kt_inputs_make(kernel, params, seed, 3, NULL, &pr->p, pr->in_shape, pr->out_shape, pr->x))
         return -1;
-    }
     pr->ci = cb_params_int(&pr->p, "C_in", 0);
     pr->co = cb_params_int(&pr->p, "C_out", 0);
     pr->n = cb_params_int(&pr->p, "n", 0);
     pr->km = cb_params_int(&pr->p, "k_max", 0);
     pr->nout = (size_t)(pr->co * pr->n);
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < 3; t++)
         pr->len[t] = (size_t)cb_shape_numel(&pr->in_shape[t]);
-        pr->x[t] = malloc(pr->len[t] * sizeof(float));
-        if (!pr->x[t]) return -1;
-        test_fill_normal(pr->x[t], pr->len[t], seed * 3 + (uint64_t)t);
-    }
     return 0;
 }
 

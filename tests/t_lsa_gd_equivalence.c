@@ -41,34 +41,26 @@ typedef struct problem {
     cb_params p;
     int64_t N, D;
     cb_shape in_shape[CB_MAX_TENSORS], out_shape[CB_MAX_TENSORS];
-    float *x[5];            /* z, wk, wq, wv, wp */
+    float *x[CB_MAX_TENSORS];   /* z, wk, wq, wv, wp */
     size_t n[5];
 } problem;
 
-static void problem_free(problem *pr)
-{
-    for (int t = 0; t < 5; t++)
-        free(pr->x[t]);
-}
+static void problem_free(problem *pr) { kt_inputs_free(pr->x); }
 
+/* z standard normal; the four weight matrices of standard deviation 1/sqrt(D). */
 static int problem_make(problem *pr, int64_t N, int64_t D, uint64_t seed)
 {
     memset(pr, 0, sizeof *pr);
-    char err[256] = "";
-    const cb_kernel *k = cb_kernel_find("lsa_layer");
-    if (!k || cb_params_set(&pr->p, "N", (double)N) || cb_params_set(&pr->p, "D", (double)D) ||
-        k->shapes(&pr->p, pr->in_shape, pr->out_shape, err, sizeof err)) {
-        diag("setup N=%lld D=%lld: %s", (long long)N, (long long)D, err);
+    char params[64];
+    snprintf(params, sizeof params, "N=%lld,D=%lld", (long long)N, (long long)D);
+    const double w = 1.0 / sqrt((double)D), scale[5] = {1.0, w, w, w, w};
+    if (kt_inputs_make("lsa_layer", params, seed, 5, scale, &pr->p, pr->in_shape, pr->out_shape,
+                       pr->x))
         return -1;
-    }
     pr->N = N;
     pr->D = D;
-    for (int t = 0; t < 5; t++) {
+    for (int t = 0; t < 5; t++)
         pr->n[t] = (size_t)cb_shape_numel(&pr->in_shape[t]);
-        pr->x[t] = malloc(pr->n[t] * sizeof(float));
-        if (!pr->x[t]) return -1;
-        test_fill_normal_scaled(pr->x[t], pr->n[t], seed * 5 + (uint64_t)t, t == 0 ? 1.0 : 1.0 / sqrt((double)D));
-    }
     return 0;
 }
 

@@ -39,26 +39,24 @@ typedef struct problem {
     cb_params p;
     int64_t Cin, Cout, K, Hh, Ww;
     cb_shape ish[CB_MAX_TENSORS], osh[CB_MAX_TENSORS];
-    float *x, *w;
+    float *in[CB_MAX_TENSORS];  /* owned: the image and the weights */
+    float *x, *w;               /* in[0], in[1] */
     size_t nx, nw, ny;
 } problem;
 
 static void problem_free(problem *pr)
 {
-    free(pr->x);
-    free(pr->w);
+    kt_inputs_free(pr->in);
     pr->x = pr->w = NULL;
 }
 
 static int problem_make(problem *pr, const char *kernel, const char *params, uint64_t seed)
 {
     memset(pr, 0, sizeof *pr);
-    char err[256] = "";
-    const cb_kernel *k = cb_kernel_find(kernel);
-    if (!k || cb_params_parse(&pr->p, params) || k->shapes(&pr->p, pr->ish, pr->osh, err, sizeof err)) {
-        diag("setup %s %s: %s", kernel, params, err);
+    if (kt_inputs_make(kernel, params, seed, 2, NULL, &pr->p, pr->ish, pr->osh, pr->in))
         return -1;
-    }
+    pr->x = pr->in[0];
+    pr->w = pr->in[1];
     pr->Cin = cb_params_int(&pr->p, "Cin", 0);
     pr->Cout = cb_params_int(&pr->p, "Cout", 0);
     pr->K = cb_params_int(&pr->p, "K", 0);
@@ -67,19 +65,13 @@ static int problem_make(problem *pr, const char *kernel, const char *params, uin
     pr->nx = (size_t)cb_shape_numel(&pr->ish[0]);
     pr->nw = (size_t)cb_shape_numel(&pr->ish[1]);
     pr->ny = (size_t)cb_shape_numel(&pr->osh[0]);
-    pr->x = malloc(pr->nx * sizeof *pr->x);
-    pr->w = malloc(pr->nw * sizeof *pr->w);
-    if (!pr->x || !pr->w) return -1;
-    test_fill_normal(pr->x, pr->nx, seed * 2);
-    test_fill_normal(pr->w, pr->nw, seed * 2 + 1);
     return 0;
 }
 
 /* kt_run_twice (kernel_test.h) on the problem's x and w. */
 static float *run_impl(const problem *pr, const char *kernel, const char *backend, int *same)
 {
-    float *const x[2] = {pr->x, pr->w};
-    return kt_run_twice(kernel, backend, &pr->p, pr->ish, pr->osh, x, same);
+    return kt_run_twice(kernel, backend, &pr->p, pr->ish, pr->osh, pr->in, same);
 }
 
 /* ---- independent double evaluations ------------------------------------ */

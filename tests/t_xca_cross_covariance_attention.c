@@ -34,31 +34,18 @@
 typedef struct problem {
     cb_params p;
     cb_shape in_shape[CB_MAX_TENSORS], out_shape[CB_MAX_TENSORS];
-    float *x[3];            /* q, k, v */
+    float *x[CB_MAX_TENSORS];   /* q, k, v */
     size_t n;               /* elements of each tensor */
 } problem;
 
-static void problem_free(problem *pr)
-{
-    for (int t = 0; t < 3; t++)
-        free(pr->x[t]);
-}
+static void problem_free(problem *pr) { kt_inputs_free(pr->x); }
 
 static int problem_make(problem *pr, const char *params, uint64_t seed)
 {
     memset(pr, 0, sizeof *pr);
-    char err[256] = "";
-    const cb_kernel *k = cb_kernel_find("xca");
-    if (!k || cb_params_parse(&pr->p, params) || k->shapes(&pr->p, pr->in_shape, pr->out_shape, err, sizeof err)) {
-        diag("setup xca %s: %s", params, err);
+    if (kt_inputs_make("xca", params, seed, 3, NULL, &pr->p, pr->in_shape, pr->out_shape, pr->x))
         return -1;
-    }
     pr->n = (size_t)cb_shape_numel(&pr->in_shape[0]);
-    for (int t = 0; t < 3; t++) {
-        pr->x[t] = malloc(pr->n * sizeof(float));
-        if (!pr->x[t]) return -1;
-        test_fill_normal(pr->x[t], pr->n, seed * 3 + (uint64_t)t);
-    }
     return 0;
 }
 
