@@ -63,7 +63,7 @@ static int doc_has(char names[CB_MAX_PARAMS][CB_NAME_MAX], int n, const char *na
  * still accepts that, e.g. causal=0), then give each parameter in turn a
  * distinct prime (or, refused, a distinct power of two) and keep it whenever
  * shapes() still accepts; a dimension equal to a parameter's mark is that
- * parameter. A kernel that accepts none
+ * parameter (dim_text names a few derived ones too). A kernel that accepts none
  * of this gets ok = 0 and plain names in the messages. */
 typedef struct symbolic {
     int ok;
@@ -78,16 +78,39 @@ static int accepts(const cb_kernel *k, const cb_params *p, cb_shape *in, cb_shap
     return k->shapes(&q, in, out, err, sizeof err) == 0;
 }
 
+/* A dimension in parameter names: the parameter whose mark it is, or, for the
+ * large marks (>= 101, where coincidences cannot happen), a mark plus one
+ * ("N + 1": lsa_layer's context plus query row) or a small multiple ("3D":
+ * hyena_operator's three projections); else the number. */
+static void dim_text(int64_t v, const cb_params *p, const int64_t *prime, char *buf, size_t len)
+{
+    for (int j = 0; j < p->n; j++)
+        if (prime[j] && v == prime[j]) {
+            snprintf(buf, len, "%s", p->name[j]);
+            return;
+        }
+    for (int j = 0; j < p->n; j++) {
+        if (prime[j] < 101) continue;
+        if (v == prime[j] + 1) {
+            snprintf(buf, len, "%s + 1", p->name[j]);
+            return;
+        }
+        if (v % prime[j] == 0 && v / prime[j] >= 2 && v / prime[j] <= 8) {
+            snprintf(buf, len, "%lld%s", (long long)(v / prime[j]), p->name[j]);
+            return;
+        }
+    }
+    snprintf(buf, len, "%lld", (long long)v);
+}
+
 static void dims_text(const cb_shape *s, const cb_params *p, const int64_t *prime, char *buf, size_t len)
 {
     size_t used = 0;
     used += (size_t)snprintf(buf, len, "[");
     for (int i = 0; i < s->rank && used < len; i++) {
-        const char *name = NULL;
-        for (int j = 0; j < p->n; j++)
-            if (prime[j] && s->dim[i] == prime[j]) name = p->name[j];
-        used += name ? (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", name)
-                     : (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "", (long long)s->dim[i]);
+        char d[CB_NAME_MAX + 32];
+        dim_text(s->dim[i], p, prime, d, sizeof d);
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", d);
     }
     if (used < len) snprintf(buf + used, len - used, "]");
 }
@@ -117,20 +140,29 @@ static void symbolic_shapes(const cb_kernel *k, symbolic *sy)
     }
     /* A large prime first; a parameter that must be a power of two (the
      * Hadamard length) gets a distinct one instead (2^12, 2^14, ...), and
-     * one bounded by another (k_max <= n/2 + 1, K <= Hh) a small prime.
-     * Two passes, so a bound set by a later parameter can be met. */
+     * one bounded by another (k_max <= n/2 + 1, Hh by Cin Hh Ww <= 2^28) a
+     * small prime. Two passes, so a bound set by a later parameter can be
+     * met. Last, in a third pass, a parameter with a small range of its own
+     * (conv2d's odd K <= 31, which Cout Cin K^2 <= 2^28 bounds further) gets
+     * the largest tiny odd prime it accepts that no other parameter has. */
     static const int64_t small[CB_MAX_PARAMS] = {101, 103, 107, 109, 113, 127, 131, 137,
                                                  139, 149, 151, 157, 163, 167, 173, 179};
-    for (int pass = 0; pass < 2; pass++)
+    static const int64_t tiny[] = {31, 29, 23, 19, 17, 13, 11};
+    for (int pass = 0; pass < 3; pass++)
         for (int i = 0; i < p.n; i++) {
             if (prime[i]) continue;
             const int64_t marks[3] = {primes[i], (int64_t)1 << (12 + 2 * i), small[i]};
-            for (int m = 0; m < 3; m++) {
+            const int64_t *try = pass < 2 ? marks : tiny;
+            const int n_try = pass < 2 ? 3 : (int)(sizeof tiny / sizeof tiny[0]);
+            for (int m = 0; m < n_try; m++) {
+                int taken = 0;
+                for (int j = 0; j < p.n; j++) taken |= prime[j] == try[m];
+                if (taken) continue;
                 cb_params t = p;
-                t.value[i] = (double)marks[m];
+                t.value[i] = (double)try[m];
                 if (accepts(k, &t, sy->in, sy->out)) {
                     p = t;
-                    prime[i] = marks[m];
+                    prime[i] = try[m];
                     break;
                 }
             }

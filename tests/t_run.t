@@ -80,6 +80,14 @@ ok $((rc + $?)) "run --help exits 0 and lists the kernels"
 "$CLAIMBENCH" run hadamard --help 2>&1 | grep -q -- '--in x=FILE \[M, K\]' &&
     "$CLAIMBENCH" run spectral_conv1d --help 2>&1 | grep -q 'w_re=FILE \[k_max, C_in, C_out\]'
 ok $? "run KERNEL --help names shapes by parameters ([M, K]; [k_max, C_in, C_out])"
+# ... and where a dimension is a parameter plus one (lsa_layer's context and
+# query rows), a multiple of one (hyena_operator's three projections), or a
+# parameter with a small range of its own (conv2d's odd K <= 31).
+"$CLAIMBENCH" run lsa_layer --help 2>&1 | grep -q -- '--in z=FILE \[N + 1, D\]' &&
+    "$CLAIMBENCH" run hyena_operator --help 2>&1 | grep -q 'w_in=FILE \[D, 3D\]' &&
+    "$CLAIMBENCH" run conv2d --help 2>&1 | grep -q 'w=FILE \[Cout, Cin, K, K\]' &&
+    ! "$CLAIMBENCH" run --help 2>&1 | grep -E '^      --(in|out) ' | grep -Eq '(\[|, )[0-9]+(,|\])'
+ok $? "run --help names every dimension by parameters ([N + 1, D]; [D, 3D]; [Cout, Cin, K, K]; no bare numbers)"
 
 # ---- the exact answer, from every backend of softmax_attention --------------
 "$CLAIMBENCH" run softmax_attention --backend ref $IN --out "o=$dir/o.npy" 2> "$dir/err"
