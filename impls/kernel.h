@@ -112,6 +112,14 @@ typedef struct cb_impl {
 int cb_impl_run_arrays(const cb_kernel *k, const cb_impl *im, cb_params *p,
                        const float *const *in, float **out, int64_t *n, char *err, size_t errlen);
 
+/* The same, then run() again on the same prepared state with output 0
+ * zeroed: *same = 1 when that second call returns 0 and gives the same bits,
+ * what timing loops rely on (run() resets its own state). The kernel tests
+ * use it on every backend. */
+int cb_impl_run_arrays_twice(const cb_kernel *k, const cb_impl *im, cb_params *p,
+                             const float *const *in, float **out, int64_t *n, int *same, char *err,
+                             size_t errlen);
+
 /* ---- probes: deterministic experiments emitting metrics --------------- */
 typedef struct cb_metric {
     char name[CB_NAME_MAX];

@@ -1,9 +1,9 @@
 /* kernel_test.h — the kernel tests' way to set up a problem and run one
  * implementation on it (header-only). kt_inputs_make: parameters, the shapes
  * they give, and inputs from the tests' own generator (test_rng.h).
- * kt_run_twice: inputs copied into fresh tensors, prepare, run twice on one
- * prepared state (the output zeroed in between), release, everything freed on
- * every path.
+ * kt_run_twice: cb_impl_run_arrays_twice (kernel.h) with a diag line on
+ * every failure: inputs copied into fresh tensors, prepare, run twice on one
+ * prepared state (output 0 zeroed in between), release.
  *
  * The second run checks what timing loops rely on: run() resets its own
  * state, so calling it again on the same prepared state gives the same bits.
@@ -17,7 +17,6 @@
 #include "test_rng.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 /* Parse params for kernel, compute its shapes into in_shape/out_shape and
  * allocate its inputs x[0 .. n_in - 1] (n_in of the kernel; x has
@@ -60,54 +59,31 @@ static inline void kt_inputs_free(float **x)
     }
 }
 
-/* Run kernel/backend on inputs x[0 .. k->n_in - 1] (shapes in_shape), params p,
- * twice on one prepared state. Returns output 0 (malloc'ed, numel(out_shape[0])
- * floats) or NULL with a diag line saying why; *same = 1 when the second run
- * returned 0 and gave the same bits, else 0 (same may be NULL). */
+/* Run kernel/backend on inputs x[0 .. n_in - 1] at params p, twice on one
+ * prepared state (cb_impl_run_arrays_twice). Returns output 0 (malloc'ed) or
+ * NULL with a diag line saying why; *same = 1 when the second run returned 0
+ * and gave the same bits, else 0 (same may be NULL). */
 static inline float *kt_run_twice(const char *kernel, const char *backend, const cb_params *p,
-                                  const cb_shape *in_shape, const cb_shape *out_shape,
                                   float *const *x, int *same)
 {
     const cb_kernel *k = cb_kernel_find(kernel);
     const cb_impl *im = cb_impl_find(kernel, backend);
+    int same_local = 0;
     if (same) *same = 0;
     if (!k || !im) {
         diag("%s/%s: no such %s", kernel, backend, k ? "implementation" : "kernel");
         return NULL;
     }
-    cb_tensor in[CB_MAX_TENSORS], out[1];
-    memset(in, 0, sizeof in);
-    memset(out, 0, sizeof out);
-    const size_t n_out = (size_t)cb_shape_numel(&out_shape[0]);
-    int ok_alloc = 1;
-    for (int t = 0; t < k->n_in; t++) {
-        if (cb_tensor_alloc(&in[t], k->in[t], &in_shape[t])) ok_alloc = 0;
-        else memcpy(in[t].data, x[t], (size_t)cb_shape_numel(&in_shape[t]) * sizeof(float));
-    }
-    if (cb_tensor_alloc(&out[0], k->out[0], &out_shape[0])) ok_alloc = 0;
-    float *res = ok_alloc ? malloc(n_out * sizeof(float)) : NULL;
-    void *state = NULL;
+    cb_params q = *p;                /* shapes() may fill in defaults */
+    float *res = NULL;
+    int64_t n = 0;
     char err[256] = "";
-    if (!res) {
-        diag("%s/%s: out of memory", kernel, backend);
-    } else if (im->prepare && im->prepare(&state, p, in, out, err, sizeof err)) {
-        diag("%s/%s prepare: %s", kernel, backend, err);
-        free(res);
-        res = NULL;
-    } else if (im->run(state, p, in, out) != 0) {
-        diag("%s/%s run failed", kernel, backend);
-        free(res);
-        res = NULL;
-    } else {
-        memcpy(res, out[0].data, n_out * sizeof(float));
-        memset(out[0].data, 0, n_out * sizeof(float));
-        const int rc = im->run(state, p, in, out);
-        if (same) *same = rc == 0 && memcmp(res, out[0].data, n_out * sizeof(float)) == 0;
+    if (cb_impl_run_arrays_twice(k, im, &q, (const float *const *)x, &res, &n, &same_local, err,
+                                 sizeof err)) {
+        diag("%s/%s: %s", kernel, backend, err);
+        return NULL;
     }
-    if (state && im->release) im->release(state);
-    for (int t = 0; t < k->n_in; t++)
-        cb_tensor_free(&in[t]);
-    cb_tensor_free(&out[0]);
+    if (same) *same = same_local;
     return res;
 }
 

@@ -74,7 +74,7 @@ static int problem_make(problem *pr, const char *params, uint64_t seed)
 /* kt_run_twice (kernel_test.h) of delta_rule on the problem's inputs. */
 static float *run_impl(const problem *pr, const char *backend, int *same)
 {
-    return kt_run_twice("delta_rule", backend, &pr->p, pr->in_shape, pr->out_shape, pr->x, same);
+    return kt_run_twice("delta_rule", backend, &pr->p, pr->x, same);
 }
 
 /* The double inputs of the probe's forms: q, normalized k, v, beta. */

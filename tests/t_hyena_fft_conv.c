@@ -53,7 +53,7 @@ static float *run_impl(const char *kernel, const char *backend, const char *para
         return NULL;
     }
     *n = cb_shape_numel(&osh[0]);
-    return kt_run_twice(kernel, backend, &p, ish, osh, inx, same);
+    return kt_run_twice(kernel, backend, &p, inx, same);
 }
 
 /* ---- contracts ----------------------------------------------------------- */

@@ -51,7 +51,7 @@ static int problem_make(problem *pr, const char *kernel, const char *params, uin
 /* kt_run_twice (kernel_test.h) on the problem's inputs. */
 static float *run_impl(const problem *pr, const char *kernel, const char *backend, int *same)
 {
-    return kt_run_twice(kernel, backend, &pr->p, pr->in_shape, pr->out_shape, pr->x, same);
+    return kt_run_twice(kernel, backend, &pr->p, pr->x, same);
 }
 
 static double max_abs(const float *x, size_t n)

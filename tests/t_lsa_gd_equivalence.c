@@ -67,7 +67,7 @@ static int problem_make(problem *pr, int64_t N, int64_t D, uint64_t seed)
 /* kt_run_twice (kernel_test.h) of lsa_layer on the problem's inputs. */
 static float *run_impl(const problem *pr, const char *backend, int *same)
 {
-    return kt_run_twice("lsa_layer", backend, &pr->p, pr->in_shape, pr->out_shape, pr->x, same);
+    return kt_run_twice("lsa_layer", backend, &pr->p, pr->x, same);
 }
 
 /* ---- an independent double evaluation: the associative form ------------- */

@@ -73,7 +73,7 @@ static int problem_make(problem *pr, const char *params, uint64_t seed)
 /* kt_run_twice (kernel_test.h) of sparse_attention on the problem's inputs. */
 static float *run_impl(const problem *pr, const char *backend, int *same)
 {
-    return kt_run_twice("sparse_attention", backend, &pr->p, pr->in_shape, pr->out_shape, pr->x, same);
+    return kt_run_twice("sparse_attention", backend, &pr->p, pr->x, same);
 }
 
 /* The bound of the header comment. */

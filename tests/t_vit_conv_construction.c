@@ -71,7 +71,7 @@ static int problem_make(problem *pr, const char *kernel, const char *params, uin
 /* kt_run_twice (kernel_test.h) on the problem's x and w. */
 static float *run_impl(const problem *pr, const char *kernel, const char *backend, int *same)
 {
-    return kt_run_twice(kernel, backend, &pr->p, pr->ish, pr->osh, pr->in, same);
+    return kt_run_twice(kernel, backend, &pr->p, pr->in, same);
 }
 
 /* ---- independent double evaluations ------------------------------------ */

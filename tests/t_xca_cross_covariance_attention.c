@@ -52,7 +52,7 @@ static int problem_make(problem *pr, const char *params, uint64_t seed)
 /* kt_run_twice (kernel_test.h) of xca on the problem's inputs. */
 static float *run_impl(const problem *pr, const char *backend, int *same)
 {
-    return kt_run_twice("xca", backend, &pr->p, pr->in_shape, pr->out_shape, pr->x, same);
+    return kt_run_twice("xca", backend, &pr->p, pr->x, same);
 }
 
 static double max_abs(const float *x, size_t n)
